@@ -1,0 +1,302 @@
+"""Settings for the loyalty portal.
+
+The environment is read here and nowhere else. Defaults give the embedded run
+(SQLite, database cache, filesystem Celery broker); production values come from
+the variables listed in the README and ../shared/SPEC.md.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("LOYALTY_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_optional(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else "")
+
+if not DEBUG:
+    # Production refuses the development values instead of running insecurely.
+    if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is off."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "merchants",
+    "customers",
+    "loyalty",
+    "wallet",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the worker and the scheduler share the file.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate limits, idempotency locks) -----------------------------------
+REDIS_URL = env_optional("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    # A cache every process of the embedded run shares (runserver, worker, scheduler).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "loyalty_cache",
+        }
+    }
+
+# --- Auth ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/pos/login/"
+LOGIN_REDIRECT_URL = "/pos/"
+LOGOUT_REDIRECT_URL = "/pos/login/"
+
+# --- I18N ---------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Paris")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Email ----------------------------------------------------------------------
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "loyalty@localhost")
+
+# --- Security (production) ----------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "3600"))
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# --- REST framework -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loyalty portal staff API",
+    "DESCRIPTION": "Point-of-sale API for cashiers: look up cards, stamp, earn, redeem, void, adjust.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Rate limits ----------------------------------------------------------------------
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True  # the POS keeps working when the cache is down (logged)
+RATELIMIT_EXCEPTION_CLASS = "django_ratelimit.exceptions.Ratelimited"
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+DEFAULT_RATE_LIMITS = "stamp=60/m,earn=60/m,redeem=60/m,void=20/m,adjust=20/m,pin=10/m"
+
+
+def parse_rate_limits(raw: str) -> dict[str, str]:
+    limits = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, rate = item.partition("=")
+        count, slash, period = rate.partition("/")
+        if not sep or not slash or not count.isdigit() or period not in {"s", "m", "h", "d"}:
+            raise ImproperlyConfigured(f"LOYALTY_RATE_LIMITS: {item!r} is not of the form action=<count>/<s|m|h|d>")
+        limits[name.strip()] = rate
+    return limits
+
+
+LOYALTY_RATE_LIMITS = parse_rate_limits(DEFAULT_RATE_LIMITS) | parse_rate_limits(
+    os.environ.get("LOYALTY_RATE_LIMITS", "")
+)
+LOYALTY_ENROLL_RATE_LIMIT = os.environ.get("LOYALTY_ENROLL_RATE_LIMIT", "10/h")
+
+# --- Loyalty product ----------------------------------------------------------------
+LOYALTY_PUBLIC_BASE_URL = os.environ.get("LOYALTY_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+LOYALTY_PIN_MAX_ATTEMPTS = 5
+LOYALTY_PIN_LOCK_MINUTES = 30
+LOYALTY_EXPIRY_HOUR = int(os.environ.get("LOYALTY_EXPIRY_HOUR", "3"))
+LOYALTY_EXPIRY_BATCH_SIZE = int(os.environ.get("LOYALTY_EXPIRY_BATCH_SIZE", "2000"))
+LOYALTY_MAX_PURCHASE_AMOUNT = "100000.00"
+
+# --- Wallets ------------------------------------------------------------------------
+LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON = env_optional("LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON")
+if LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON:
+    LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON = os.path.expanduser(LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON)
+LOYALTY_GOOGLE_ISSUER_ID = env_optional("LOYALTY_GOOGLE_ISSUER_ID")
+LOYALTY_GOOGLE_API_BASE_URL = os.environ.get(
+    "LOYALTY_GOOGLE_API_BASE_URL", "https://walletobjects.googleapis.com/walletobjects/v1"
+).rstrip("/")
+LOYALTY_APPLE_PASS_TYPE_ID = env_optional("LOYALTY_APPLE_PASS_TYPE_ID")
+LOYALTY_APPLE_TEAM_ID = env_optional("LOYALTY_APPLE_TEAM_ID")
+LOYALTY_APPLE_CERT_PATH = env_optional("LOYALTY_APPLE_CERT_PATH")
+LOYALTY_APPLE_KEY_PATH = env_optional("LOYALTY_APPLE_KEY_PATH")
+LOYALTY_APPLE_KEY_PASSWORD = env_optional("LOYALTY_APPLE_KEY_PASSWORD")
+LOYALTY_APPLE_WWDR_CERT_PATH = env_optional("LOYALTY_APPLE_WWDR_CERT_PATH")
+LOYALTY_APPLE_APNS_URL = os.environ.get("LOYALTY_APPLE_APNS_URL", "https://api.push.apple.com").rstrip("/")
+is_google_wallet_enabled = bool(LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON and LOYALTY_GOOGLE_ISSUER_ID)
+is_apple_wallet_enabled = bool(
+    LOYALTY_APPLE_PASS_TYPE_ID
+    and LOYALTY_APPLE_TEAM_ID
+    and LOYALTY_APPLE_CERT_PATH
+    and LOYALTY_APPLE_KEY_PATH
+    and LOYALTY_APPLE_WWDR_CERT_PATH
+)
+
+# --- Celery -------------------------------------------------------------------------
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+else:
+    # Embedded default: a broker made of folders, shared by every local process.
+    _broker_dir = VAR_DIR / "celery-broker"
+    CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "control_folder": str(VAR_DIR / "celery-control"),
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY = False  # a POS request never waits on a dead broker; the sweep delivers
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- Logging ------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+if not REDIS_URL:
+    for folder in (_broker_dir, VAR_DIR / "celery-control"):
+        folder.mkdir(parents=True, exist_ok=True)

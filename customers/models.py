@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from merchants.models import Merchant
+
+
+class Customer(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="customers")
+    first_name = models.CharField(max_length=60)
+    last_name = models.CharField(max_length=60)
+    # Stored lower-cased by the enrollment service; the constraint also guards case.
+    email = models.EmailField(max_length=254)
+    phone = models.CharField(max_length=20, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    marketing_opt_in = models.BooleanField(default=False)
+    preferred_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint("merchant", Lower("email"), name="customer_email_unique_per_merchant"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "email"], name="customer_email_idx"),
+            models.Index(fields=["merchant", "phone"], name="customer_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()

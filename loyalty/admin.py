@@ -1,0 +1,306 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from loyalty import services
+from loyalty.errors import LoyaltyError
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
+from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin
+
+
+class RewardInline(admin.TabularInline):
+    model = Reward
+    extra = 1
+    fields = ["name", "description", "points_cost", "is_active"]
+
+
+@admin.register(LoyaltyProgram)
+class LoyaltyProgramAdmin(MerchantScopedAdmin):
+    list_display = [
+        "name",
+        "merchant",
+        "kind",
+        "is_active",
+        "stamps_target",
+        "points_per_euro",
+        "welcome_bonus",
+        "points_expiry_days",
+        "require_staff_pin",
+    ]
+    list_filter = ["kind", "is_active", "require_staff_pin"]
+    search_fields = ["name"]
+    list_select_related = ["merchant"]
+    inlines = [RewardInline]
+    fieldsets = [
+        (None, {"fields": ["merchant", "name", "kind", "is_active", "require_staff_pin"]}),
+        (
+            "Stamps",
+            {"fields": ["stamps_target", "stamp_reward_description", "stamp_cooldown_minutes", "max_stamps_per_day"]},
+        ),
+        ("Points", {"fields": ["points_per_euro", "min_purchase", "welcome_bonus", "points_expiry_days"]}),
+        (
+            "Wallet branding",
+            {
+                "fields": [
+                    "logo_text",
+                    "card_description",
+                    "logo",
+                    "background_color",
+                    "foreground_color",
+                    "label_color",
+                ]
+            },
+        ),
+    ]
+
+
+@admin.register(Reward)
+class RewardAdmin(MerchantScopedAdmin):
+    list_display = ["name", "program", "points_cost", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "description"]
+    list_select_related = ["program__merchant"]
+
+
+class AdjustBalanceForm(forms.Form):
+    points_delta = forms.IntegerField(
+        initial=0,
+        min_value=-services.MAX_POINTS_PER_OPERATION,
+        max_value=services.MAX_POINTS_PER_OPERATION,
+        help_text="Points to add (negative to remove).",
+    )
+    stamps_delta = forms.IntegerField(
+        initial=0,
+        min_value=-services.MAX_STAMPS_PER_ADJUSTMENT,
+        max_value=services.MAX_STAMPS_PER_ADJUSTMENT,
+        help_text="Stamps to add (negative to remove).",
+    )
+    reason = forms.CharField(max_length=255, help_text="Kept in the ledger.")
+
+
+class TransactionInline(admin.TabularInline):
+    model = LoyaltyTransaction
+    fk_name = "card"
+    fields = [
+        "created_at",
+        "type",
+        "stamps_delta",
+        "points_delta",
+        "stamps_after",
+        "points_after",
+        "store",
+        "staff_user",
+        "reason",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "Ledger (newest first)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store", "staff_user")
+
+
+BALANCE_FIELDS = [
+    "stamp_count",
+    "lifetime_stamps",
+    "rewards_redeemed",
+    "points_balance",
+    "lifetime_points_earned",
+    "lifetime_points_redeemed",
+    "lifetime_points_voided",
+]
+
+
+@admin.register(LoyaltyCard)
+class LoyaltyCardAdmin(MerchantScopedAdmin):
+    list_display = [
+        "card_number",
+        "customer",
+        "merchant",
+        "program",
+        "stamp_count",
+        "points_balance",
+        "last_activity_at",
+        "is_active",
+        "deleted_at",
+    ]
+    list_filter = ["is_active", "program__kind", ("deleted_at", admin.EmptyFieldListFilter), "enrolled_at_store"]
+    search_fields = [
+        "card_number",
+        "qr_code_data",
+        "customer__email",
+        "customer__phone",
+        "customer__first_name",
+        "customer__last_name",
+    ]
+    list_select_related = ["customer", "merchant", "program"]
+    date_hierarchy = "created_at"
+    inlines = [TransactionInline]
+    actions = ["deactivate_cards", "reactivate_cards", "soft_delete_cards"]
+    readonly_fields = [
+        "merchant",
+        "customer",
+        "program",
+        "card_number",
+        "qr_code_data",
+        *BALANCE_FIELDS,
+        "adjust_link",
+        "apple_serial_number",
+        "google_object_id",
+        "last_stamp_at",
+        "last_points_at",
+        "last_redemption_at",
+        "last_activity_at",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "merchant",
+                    "customer",
+                    "program",
+                    "enrolled_at_store",
+                    "card_number",
+                    "qr_code_data",
+                    "is_active",
+                    "deleted_at",
+                ]
+            },
+        ),
+        ("Balances (change them with an adjustment)", {"fields": [*BALANCE_FIELDS, "adjust_link"]}),
+        (
+            "Activity",
+            {
+                "fields": [
+                    "last_stamp_at",
+                    "last_points_at",
+                    "last_redemption_at",
+                    "last_activity_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+        ("Wallet", {"fields": ["apple_serial_number", "google_object_id"]}),
+    ]
+
+    def has_add_permission(self, request):
+        # Cards are issued by enrollment or the customer's "Issue a card" action (welcome bonus included).
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The ledger references cards; use the soft-delete action instead.
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "enrolled_at_store" and request.resolver_match:
+            card_id = request.resolver_match.kwargs.get("object_id")
+            card = self.get_queryset(request).filter(pk=card_id).first() if card_id else None
+            if card is not None:
+                kwargs["queryset"] = card.merchant.stores.all()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Adjust")
+    def adjust_link(self, obj):
+        if not obj.pk:
+            return "—"
+        url = reverse("admin:loyalty_loyaltycard_adjust", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Adjust balance…</a>', url)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/adjust/",
+                self.admin_site.admin_view(self.adjust_view),
+                name="loyalty_loyaltycard_adjust",
+            ),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request, object_id):
+        card = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        if card is None:
+            raise Http404("No such card.")
+        if not self.has_change_permission(request, card):
+            raise PermissionDenied
+        form = AdjustBalanceForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.adjust_balance(
+                    card=card,
+                    staff_user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    points_delta=form.cleaned_data["points_delta"],
+                    stamps_delta=form.cleaned_data["stamps_delta"],
+                )
+            except LoyaltyError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Card {card.card_number} adjusted.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:loyalty_loyaltycard_change", args=[card.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust card {card.card_number}",
+            "card": card,
+            "form": form,
+            "opts": self.model._meta,
+            "original": card,
+        }
+        return TemplateResponse(request, "admin/loyalty/adjust_balance.html", context)
+
+    @admin.action(description="Deactivate the selected cards")
+    def deactivate_cards(self, request, queryset):
+        count = services.set_cards_active(card_ids=list(queryset.values_list("pk", flat=True)), active=False)
+        self.message_user(request, f"Deactivated {count} card(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate the selected cards")
+    def reactivate_cards(self, request, queryset):
+        count = services.set_cards_active(card_ids=list(queryset.values_list("pk", flat=True)), active=True)
+        self.message_user(request, f"Reactivated {count} card(s).", messages.SUCCESS)
+
+    @admin.action(description="Delete the selected cards (kept in the ledger)")
+    def soft_delete_cards(self, request, queryset):
+        count = services.soft_delete_cards(card_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Deleted {count} card(s); their ledger stays.", messages.SUCCESS)
+
+
+@admin.register(LoyaltyTransaction)
+class LoyaltyTransactionAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "created_at",
+        "type",
+        "card",
+        "stamps_delta",
+        "points_delta",
+        "stamps_after",
+        "points_after",
+        "purchase_amount",
+        "order_reference",
+        "store",
+        "staff_user",
+    ]
+    list_filter = ["type", "store", "created_at"]
+    search_fields = [
+        "card__card_number",
+        "card__customer__email",
+        "card__customer__phone",
+        "card__customer__last_name",
+        "order_reference",
+        "reason",
+        "idempotency_key",
+    ]
+    list_select_related = ["card", "store", "staff_user"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False

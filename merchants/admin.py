@@ -1,0 +1,167 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+
+from loyalty.errors import LoyaltyError
+from merchants import pins
+from merchants.admin_scoping import MerchantScopedAdmin
+from merchants.models import Merchant, StaffMember, Store
+from merchants.selectors import staff_member_for
+
+
+@admin.register(Merchant)
+class MerchantAdmin(MerchantScopedAdmin):
+    list_display = ["name", "slug", "is_active", "enrollment_open", "created_at"]
+    list_filter = ["is_active", "enrollment_open"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only the operator switches a merchant on or off or changes its public slug.
+        return [] if request.user.is_superuser else ["slug", "is_active"]
+
+
+@admin.register(Store)
+class StoreAdmin(MerchantScopedAdmin):
+    list_display = ["name", "code", "merchant", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "code", "address"]
+    list_select_related = ["merchant"]
+
+
+class StaffMemberForm(forms.ModelForm):
+    """Creates or edits the staff member and its login in one form."""
+
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Required for a new staff member; leave empty to keep the current password.",
+    )
+    pin = forms.RegexField(
+        regex=r"^\d{4,6}$",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="4 to 6 digits. Leave empty to keep the current PIN.",
+        error_messages={"invalid": "A PIN is 4 to 6 digits."},
+    )
+
+    class Meta:
+        model = StaffMember
+        fields = ["merchant", "role", "stores"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.username
+            self.fields["email"].initial = self.instance.user.email
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        users = get_user_model().objects.filter(username__iexact=username)
+        if self.instance.pk:
+            users = users.exclude(pk=self.instance.user_id)
+        if users.exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+    def clean(self):
+        cleaned = super().clean()
+        merchant = cleaned.get("merchant")
+        stores = cleaned.get("stores")
+        if merchant and stores and any(store.merchant_id != merchant.pk for store in stores):
+            self.add_error("stores", "Pick stores of this staff member's merchant.")
+        password = cleaned.get("password")
+        if not self.instance.pk and not password:
+            self.add_error("password", "A new staff member needs a password.")
+        if password:
+            try:
+                validate_password(password)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+    @transaction.atomic
+    def save(self, commit=True):
+        member = super().save(commit=False)
+        user = member.user if member.pk else get_user_model()(is_active=True)
+        user.username = self.cleaned_data["username"]
+        user.email = self.cleaned_data.get("email", "")
+        # Owners and managers use the admin; cashiers use the POS only.
+        user.is_staff = member.role in (StaffMember.Role.OWNER, StaffMember.Role.MANAGER)
+        if self.cleaned_data.get("password"):
+            user.set_password(self.cleaned_data["password"])
+        user.save()
+        member.user = user
+        if self.cleaned_data.get("pin"):
+            member.pin_hash = pins.make_pin_hash(self.cleaned_data["pin"])
+            member.pin_failed_attempts = 0
+            member.pin_locked_until = None
+        member.save()
+        self.save_m2m()
+        return member
+
+
+@admin.register(StaffMember)
+class StaffMemberAdmin(MerchantScopedAdmin):
+    form = StaffMemberForm
+    list_display = ["user", "merchant", "role", "store_codes", "has_pin", "pin_locked_until", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email", "user__first_name", "user__last_name"]
+    list_select_related = ["user", "merchant"]
+    filter_horizontal = ["stores"]
+    readonly_fields = ["pin_failed_attempts", "pin_locked_until"]
+    fields = ["username", "email", "password", "merchant", "role", "stores", "pin", *readonly_fields]
+    actions = ["unlock_pins"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("stores")
+
+    @admin.display(description="Stores")
+    def store_codes(self, obj):
+        return ", ".join(store.code for store in obj.stores.all()) or "—"
+
+    @admin.display(boolean=True, description="PIN set")
+    def has_pin(self, obj):
+        return obj.has_pin
+
+    def _is_owner(self, request):
+        member = staff_member_for(request.user)
+        return request.user.is_superuser or (member is not None and member.role == StaffMember.Role.OWNER)
+
+    # Managers see the team; only the owner (or operator) hires, edits and removes.
+    def has_add_permission(self, request):
+        return self._is_owner(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_owner(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_owner(request) and not (obj is not None and obj.user_id == request.user.pk)
+
+    @admin.action(description="Unlock the PIN of the selected staff")
+    def unlock_pins(self, request, queryset):
+        for member in queryset:
+            try:
+                pins.unlock_pin(staff=member, by_user=request.user)
+            except LoyaltyError as exc:
+                self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
+                return
+        self.message_user(request, f"Unlocked {queryset.count()} PIN(s).", messages.SUCCESS)
+
+    def get_actions(self, request):
+        # Managers may unlock PINs even though they cannot edit staff.
+        actions = super().get_actions(request)
+        if not (request.user.is_superuser or staff_member_for(request.user)):
+            actions.pop("unlock_pins", None)
+        return actions

@@ -1,0 +1,78 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+
+class Merchant(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    is_active = models.BooleanField(default=True)
+    enrollment_open = models.BooleanField(
+        default=True, help_text="When off, the public join page says enrollment is closed."
+    )
+    contact_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Store(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="stores")
+    code = models.CharField(
+        max_length=30,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", "Use lower-case letters, digits, - and _.")],
+        help_text="Short code used in URLs and by the POS, unique within the merchant.",
+    )
+    name = models.CharField(max_length=120)
+    address = models.CharField(max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["merchant__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="store_code_unique_per_merchant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class StaffMember(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MANAGER = "manager", "Manager"
+        CASHIER = "cashier", "Cashier"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_member")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="staff")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.CASHIER)
+    stores = models.ManyToManyField(Store, blank=True, related_name="staff")
+    pin_hash = models.CharField(max_length=128, blank=True, editable=False)
+    pin_failed_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    pin_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["merchant__name", "user__username"]
+        verbose_name = "staff member"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=["owner", "manager", "cashier"]), name="staff_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()}, {self.merchant})"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.MANAGER)
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self.pin_hash)

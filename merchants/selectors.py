@@ -1,0 +1,57 @@
+"""What a user may see: the one home of tenant scoping.
+
+The admin, the API and the pages all ask here, so an object outside the user's
+merchant is invisible (and a 404) everywhere.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Model, QuerySet
+
+from merchants.models import Merchant, StaffMember
+
+
+def staff_member_for(user: AbstractBaseUser | None) -> StaffMember | None:
+    """The user's staff membership, cached on the user object for the request."""
+    if user is None or not user.is_authenticated:
+        return None
+    if not hasattr(user, "_staff_member_cache"):
+        user._staff_member_cache = StaffMember.objects.select_related("merchant").filter(user=user).first()
+    return user._staff_member_cache
+
+
+def merchant_ids_for(user: AbstractBaseUser | None) -> list[int] | None:
+    """Merchant ids the user may see; ``None`` means all (platform operator)."""
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return None
+    member = staff_member_for(user)
+    return [member.merchant_id] if member else []
+
+
+def scope_to_user(queryset: QuerySet, user: AbstractBaseUser | None, merchant_path: str) -> QuerySet:
+    """Filter ``queryset`` to the user's merchant through ``merchant_path`` (``""`` for Merchant)."""
+    ids = merchant_ids_for(user)
+    if ids is None:
+        return queryset
+    lookup = f"{merchant_path}__in" if merchant_path else "pk__in"
+    return queryset.filter(**{lookup: ids})
+
+
+def merchants_for(user: AbstractBaseUser | None) -> QuerySet[Merchant]:
+    return scope_to_user(Merchant.objects.all(), user, "")
+
+
+def merchant_path_for(model: type[Model]) -> str:
+    """The lookup from ``model`` to its merchant, declared on the model or derived."""
+    if model is Merchant:
+        return ""
+    path = getattr(model, "merchant_path", None)
+    if path is not None:
+        return path
+    field_names = {f.name for f in model._meta.get_fields()}
+    if "merchant" in field_names:
+        return "merchant"
+    raise LookupError(f"{model.__name__} has no path to a merchant; declare merchant_path on it.")
+
+
+def scoped(model: type[Model], user: AbstractBaseUser | None) -> QuerySet:
+    return scope_to_user(model._default_manager.all(), user, merchant_path_for(model))
