@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "Loyalty portal"
 admin.site.site_title = "Loyalty portal admin"
@@ -8,6 +8,10 @@ admin.site.index_title = "Your loyalty programs"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("loyalty.api.urls")),
+    path("pos/", include("loyalty.pos_urls")),
+    path("wallet/", include("wallet.urls")),
+    path("", include("customers.urls")),
 ]
 
 if settings.DEBUG:

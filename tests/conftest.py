@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.core.cache import cache
 
@@ -43,3 +45,23 @@ def manager(store):
 @pytest.fixture
 def card(program, store):
     return make_card(program=program, store=store)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium for one test (skipped with a reason when Chromium is absent)."""
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+
+    if needs_chromium.args[0]:
+        pytest.skip(needs_chromium.kwargs["reason"])
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # around it are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
