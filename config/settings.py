@@ -297,6 +297,7 @@ LOGGING = {
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT.mkdir(exist_ok=True)
 if not REDIS_URL:
     for folder in (_broker_dir, VAR_DIR / "celery-control"):
         folder.mkdir(parents=True, exist_ok=True)

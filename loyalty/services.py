@@ -279,7 +279,7 @@ def void_points(
 ) -> LedgerResult:
     """Take back points on a return, against an earn transaction or as an amount.
 
-    Voiding an earn takes back what is left of it, but never more than the balance (the
+    An earn is voided once, taking back its points but never more than the balance (the
     customer may have spent some already). An amount above the balance is refused.
     """
     now = now or timezone.now()
@@ -299,11 +299,16 @@ def void_points(
             earn = LoyaltyTransaction.objects.filter(pk=earn_transaction_id, card=card, type=Type.POINTS_EARN).first()
             if earn is None:
                 raise invalid("unknown_transaction", "That earn transaction is not on this card.")
-            already_voided = -sum(earn.reversals.filter(type=Type.POINTS_VOID).values_list("points_delta", flat=True))
-            remaining = earn.points_delta - already_voided
-            if remaining <= 0:
+            if earn.reversals.filter(type=Type.POINTS_VOID).exists():
                 raise conflict("already_voided", "The points of that purchase were already voided.")
-            points = min(remaining, card.points_balance)
+            if card.points_balance == 0:
+                raise conflict(
+                    "insufficient_points",
+                    "The card has no points left to take back.",
+                    points_balance=0,
+                    points_required=earn.points_delta,
+                )
+            points = min(earn.points_delta, card.points_balance)
             if not reason:
                 reason = f"Return of order {earn.order_reference}" if earn.order_reference else "Return"
         elif card.points_balance < points:

@@ -25,6 +25,9 @@ class MerchantAdmin(MerchantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if request.user.is_superuser else {}
+
     def get_readonly_fields(self, request, obj=None):
         # Only the operator switches a merchant on or off or changes its public slug.
         return [] if request.user.is_superuser else ["slug", "is_active"]

@@ -1,7 +1,7 @@
 """The admin base class that keeps a merchant's staff inside their merchant."""
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from merchants.selectors import merchant_path_for, scoped, staff_member_for
 
@@ -23,6 +23,13 @@ class MerchantScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return scoped(self.model, request.user).select_related(*self.list_select_related or ())
+
+    def get_object(self, request, object_id, from_field=None):
+        # Another merchant's object (or a typo) is a 404, not the admin's redirect to the index.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id!r} here.")
+        return obj
 
     # -- permissions: owners and managers of an active merchant, or the operator --
     def has_module_permission(self, request):

@@ -45,7 +45,7 @@ def deliver_pending(card_id: int, now: datetime.datetime | None = None) -> bool:
             update.next_attempt_at = now + datetime.timedelta(seconds=delay)
             update.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             update.save(update_fields=["attempts", "next_attempt_at", "last_error"])
-            logger.warning("wallet update for card %s failed (attempt %s): %s", card_id, update.attempts, exc)
+            logger.warning("wallet update for card %s failed (attempt %s): %r", card_id, update.attempts, exc)
             return False
         update.status = WalletUpdate.Status.DELIVERED
         update.delivered_at = timezone.now()

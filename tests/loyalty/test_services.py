@@ -231,8 +231,19 @@ def test_void_never_goes_below_zero(db):
     services.redeem_points(card=card, points=30, store=None, staff_user=None)
     result = services.void_points(card=card, earn_transaction_id=earn.pk, store=None, staff_user=None)
     assert result.transaction.points_delta == -10 and result.card.points_balance == 0
-    # 30 of that earn are still un-voided but the balance is zero: nothing more to take.
+    # A return is processed once, even when part of its points were already spent.
+    refused("already_voided", services.void_points, card=card, earn_transaction_id=earn.pk, store=None, staff_user=None)
     refused("insufficient_points", services.void_points, card=card, points=1, reason="x", store=None, staff_user=None)
+
+
+def test_void_of_earn_when_balance_is_zero_is_refused(db):
+    card = make_card()
+    earn = services.earn_points(card=card, purchase_amount=Decimal("40"), store=None, staff_user=None).transaction
+    services.redeem_points(card=card, points=40, store=None, staff_user=None)
+    refused(
+        "insufficient_points", services.void_points, card=card, earn_transaction_id=earn.pk, store=None, staff_user=None
+    )
+    assert not earn.reversals.exists()
 
 
 def test_void_amount_needs_reason_and_known_transaction(db):
