@@ -1,10 +1,18 @@
 """Enrollment: a customer joins a merchant's program and gets a card."""
 
 import datetime
+import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from customers.models import Customer
 from loyalty import services as loyalty_services
@@ -12,11 +20,14 @@ from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.models import Merchant, Store
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Enrollment:
     card: LoyaltyCard
-    created: bool
+    created: bool  # a new card (with its welcome bonus) was issued
+    new_customer: bool = False  # the customer was created by this enrollment, not found by email
 
 
 def active_program(merchant: Merchant) -> LoyaltyProgram | None:
@@ -47,8 +58,9 @@ def enroll_customer(
     if not (merchant.is_active and merchant.enrollment_open and program):
         raise LoyaltyError("enrollment_closed", f"{merchant.name} is not taking new members right now.")
     email = email.strip().lower()
+    new_customer = False
     with transaction.atomic():
-        customer = Customer.objects.filter(merchant=merchant, email=email).first()
+        customer = Customer.objects.filter(merchant=merchant, email__iexact=email).first()
         if customer is None:
             try:
                 with transaction.atomic():
@@ -63,9 +75,10 @@ def enroll_customer(
                         marketing_opt_in=marketing_opt_in,
                         preferred_language=preferred_language,
                     )
+                new_customer = True
             except IntegrityError:
                 # A double submit created the customer a moment ago.
-                customer = Customer.objects.get(merchant=merchant, email=email)
+                customer = Customer.objects.get(merchant=merchant, email__iexact=email)
         existing = LoyaltyCard.objects.alive().filter(merchant=merchant, customer=customer).first()
         if existing is not None:
             return Enrollment(card=existing, created=False)
@@ -75,4 +88,68 @@ def enroll_customer(
             if exc.code != "card_exists":
                 raise
             return Enrollment(card=LoyaltyCard.objects.alive().get(merchant=merchant, customer=customer), created=False)
-        return Enrollment(card=card, created=True)
+        return Enrollment(card=card, created=True, new_customer=new_customer)
+
+
+# --- the "your card" emails ---------------------------------------------------------------
+
+CARD_LINK_EMAIL_COOLDOWN_SECONDS = 10 * 60
+
+
+class CardEmail(StrEnum):
+    WELCOME = "welcome"  # a new member: here is your card
+    EXISTING = "existing"  # someone typed an email that already has a card: the link goes to the inbox only
+
+
+def card_page_url(card: LoyaltyCard) -> str:
+    """The absolute, bookmarkable address of the customer's card page."""
+    return settings.LOYALTY_PUBLIC_BASE_URL + reverse("customers:card", args=[card.qr_code_data])
+
+
+def send_card_email(*, card: LoyaltyCard, kind: CardEmail) -> bool:
+    """Email the customer the link to their card, after the current transaction commits.
+
+    The link to an existing card goes out at most once per card every ten minutes, so a
+    stranger typing someone's address again and again cannot flood their inbox (the page
+    says the same thing either way). Returns whether an email was scheduled.
+    """
+    if kind == CardEmail.EXISTING:
+        try:
+            first = cache.add(f"customers:card-link-email:{card.pk}", 1, CARD_LINK_EMAIL_COOLDOWN_SECONDS)
+        except Exception:  # noqa: BLE001 - cache down: send anyway, the per-address rate limit still holds
+            logger.warning("Cache unavailable for the card-link email throttle", exc_info=True)
+            first = True
+        if not first:
+            logger.info("Card-link email for card %s throttled", card.pk)
+            return False
+    transaction.on_commit(lambda: _deliver_card_email(card, kind))
+    return True
+
+
+def _deliver_card_email(card: LoyaltyCard, kind: CardEmail) -> None:
+    customer = card.customer
+    merchant = card.merchant
+    with translation.override(customer.preferred_language or settings.LANGUAGE_CODE):
+        if kind == CardEmail.WELCOME:
+            subject = gettext("Welcome to %(merchant)s: your loyalty card") % {"merchant": merchant.name}
+        else:
+            subject = gettext("Your %(merchant)s loyalty card") % {"merchant": merchant.name}
+        body = render_to_string(
+            "customers/email/card_link.txt",
+            {
+                "customer": customer,
+                "merchant": merchant,
+                "card": card,
+                "card_url": card_page_url(card),
+                "existing": kind == CardEmail.EXISTING,
+            },
+        )
+    try:
+        send_mail(
+            " ".join(subject.split()),
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [customer.email],
+        )
+    except Exception:  # noqa: BLE001 - the enrollment stands; the customer can ask again
+        logger.exception("Could not send the %s card email for card %s", kind, card.pk)

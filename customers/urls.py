@@ -1,3 +1,29 @@
-from django.urls import path  # noqa: F401
+from django.urls import path, register_converter
+from django.views.i18n import set_language
 
-urlpatterns: list = []
+from customers import views
+
+app_name = "customers"
+
+
+class CardTokenConverter:
+    """The card's qr_code_data: URL-safe base64 characters only (anything else is a 404, not a query)."""
+
+    regex = r"[A-Za-z0-9_-]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(CardTokenConverter, "card_token")
+
+urlpatterns = [
+    path("join/<slug:merchant_slug>/", views.join, name="join"),
+    path("join/<slug:merchant_slug>/sent/", views.join_sent, name="join-sent"),
+    path("card/<card_token:qr_code_data>/", views.card_page, name="card"),
+    # The public pages' language switcher (Django's view: POST language + next, sets the cookie).
+    path("language/", set_language, name="set-language"),
+]

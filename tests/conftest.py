@@ -2,6 +2,7 @@ import os
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory, make_card
 
@@ -65,3 +66,5 @@ def browser():
             yield instance
         finally:
             instance.close()
+            # ORM calls made while Playwright's loop ran opened connections of their own.
+            connections.close_all()

@@ -1,0 +1,148 @@
+"""The public enrollment form: what a customer types on /join/<merchant_slug>/."""
+
+import datetime
+import re
+import unicodedata
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+NAME_MAX_LENGTH = 60  # Customer.first_name / last_name
+PHONE_MIN_DIGITS = 6
+PHONE_MAX_DIGITS = 15  # E.164
+MAX_AGE_YEARS = 120
+# The HTML date picker sends ISO dates; people typing by hand in Europe write day/month/year.
+BIRTH_DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"]
+# Spaces, dots, dashes, slashes and brackets people put in phone numbers.
+PHONE_SEPARATORS = re.compile(r"[\s.\-/()]+")
+HONEYPOT_FIELD = "leave_blank"
+
+
+def oldest_birth_date(today: datetime.date) -> datetime.date:
+    """The earliest birth date of someone aged MAX_AGE_YEARS today."""
+    year = today.year - MAX_AGE_YEARS - 1
+    try:
+        day = today.replace(year=year)
+    except ValueError:  # 29 February
+        day = datetime.date(year, 2, 28)
+    return day + datetime.timedelta(days=1)
+
+
+def normalize_phone(raw: str) -> str:
+    """``+33 6 12-34.56 78`` -> ``+33612345678``; raises ValueError when it is not a phone number."""
+    value = PHONE_SEPARATORS.sub("", raw.strip())
+    plus = value.startswith("+")
+    digits = value[1:] if plus else value
+    if not digits.isascii() or not digits.isdigit():
+        raise ValueError("not digits")
+    if not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
+        raise ValueError("length")
+    return ("+" if plus else "") + digits
+
+
+class NameField(forms.CharField):
+    """A trimmed, length-limited personal name without control characters.
+
+    Any printable text is accepted (people's names are varied); templates escape it.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=NAME_MAX_LENGTH, strip=True, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        # Collapse inner runs of whitespace ("Ada    Mary" -> "Ada Mary").
+        value = " ".join(value.split())
+        if any(unicodedata.category(char).startswith("C") for char in value):
+            raise forms.ValidationError(_("Use letters, spaces, hyphens or apostrophes only."), code="invalid")
+        return value
+
+
+class EnrollmentForm(forms.Form):
+    first_name = NameField(
+        label=_("First name"),
+        error_messages={"required": _("Please enter your first name.")},
+        widget=forms.TextInput(attrs={"autocomplete": "given-name", "autocapitalize": "words"}),
+    )
+    last_name = NameField(
+        label=_("Last name"),
+        error_messages={"required": _("Please enter your last name.")},
+        widget=forms.TextInput(attrs={"autocomplete": "family-name", "autocapitalize": "words"}),
+    )
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=254,
+        error_messages={
+            "required": _("Please enter your email address."),
+            "invalid": _("Enter a valid email address, like name@example.com."),
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email", "autocapitalize": "none"}),
+    )
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=30,
+        error_messages={"required": _("Please enter your phone number.")},
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+    birth_date = forms.DateField(
+        label=_("Birth date"),
+        input_formats=BIRTH_DATE_INPUT_FORMATS,
+        error_messages={
+            "required": _("Please enter your birth date."),
+            "invalid": _("Enter a real date, like 17/05/1990."),
+        },
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", "autocomplete": "bday"}),
+        help_text=_("We use it to celebrate your birthday."),
+    )
+    accept_terms = forms.BooleanField(
+        label=_("I accept the terms of the loyalty program."),
+        error_messages={"required": _("You need to accept the terms to join.")},
+    )
+    marketing_opt_in = forms.BooleanField(
+        label=_("Send me news and offers by email."),
+        required=False,
+    )
+    # Honeypot: hidden from people by CSS, filled in by naive bots. See EnrollmentForm.is_bot.
+    leave_blank = forms.CharField(
+        required=False,
+        label=_("Leave this field empty"),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+    def __init__(self, *args, today: datetime.date | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today or timezone.localdate()
+        self.fields["birth_date"].widget.attrs.update(
+            {"max": self.today.isoformat(), "min": oldest_birth_date(self.today).isoformat()}
+        )
+
+    @property
+    def is_bot(self) -> bool:
+        """True when the honeypot was filled in: the view then creates nothing."""
+        return bool(self.is_bound and str(self.data.get(HONEYPOT_FIELD, "")).strip())
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean_phone(self) -> str:
+        try:
+            return normalize_phone(self.cleaned_data["phone"])
+        except ValueError:
+            raise forms.ValidationError(
+                _("Enter a phone number of %(min)d to %(max)d digits, optionally starting with +."),
+                code="invalid",
+                params={"min": PHONE_MIN_DIGITS, "max": PHONE_MAX_DIGITS},
+            ) from None
+
+    def clean_birth_date(self) -> datetime.date:
+        birth_date = self.cleaned_data["birth_date"]
+        if birth_date > self.today:
+            raise forms.ValidationError(_("Your birth date cannot be in the future."), code="future")
+        if birth_date < oldest_birth_date(self.today):
+            raise forms.ValidationError(
+                _("Please check the year: that would make you more than %(max)d years old."),
+                code="too_old",
+                params={"max": MAX_AGE_YEARS},
+            )
+        return birth_date

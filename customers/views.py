@@ -1,0 +1,265 @@
+"""Public pages: the enrollment form and the customer's card page."""
+
+import logging
+import re
+from dataclasses import dataclass
+
+import segno
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
+from django_ratelimit.core import is_ratelimited
+
+from customers import services
+from customers.forms import EnrollmentForm
+from loyalty.errors import LoyaltyError
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.selectors import is_birthday_week
+from merchants.models import Merchant, Store
+from wallet.links import WalletLinks, wallet_links
+
+logger = logging.getLogger(__name__)
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+STORE_CODE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,29}\Z")  # Store.code
+RECENT_ACTIVITY_ROWS = 10
+MAX_STAMP_DOTS = 20  # above this a stamp card shows a progress bar instead of one dot per stamp
+Type = LoyaltyTransaction.Type
+
+# What the customer reads for each ledger row (the model's labels are the staff's words, in English).
+ACTIVITY_LABELS = {
+    Type.WELCOME_BONUS: _("Welcome bonus"),
+    Type.STAMP: _("Stamp collected"),
+    Type.STAMP_REDEEM: _("Stamp card reward"),
+    Type.STAMP_VOID: _("Stamp cancelled"),
+    Type.STAMPS_ADJUST: _("Stamps corrected"),
+    Type.POINTS_EARN: _("Points earned"),
+    Type.POINTS_REDEEM: _("Reward redeemed"),
+    Type.POINTS_VOID: _("Points cancelled (return)"),
+    Type.POINTS_ADJUST: _("Points corrected"),
+    Type.POINTS_EXPIRE: _("Points expired"),
+}
+
+
+# --- branding -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Branding:
+    """The merchant's look on the public pages, from the active program's wallet branding."""
+
+    name: str
+    logo_text: str
+    logo_url: str
+    background: str
+    foreground: str
+    label: str
+
+
+def branding_for(merchant: Merchant, program: LoyaltyProgram | None) -> Branding:
+    defaults = {"background": "#1f2937", "foreground": "#ffffff", "label": "#d1d5db"}
+    colours = {}
+    for name, default in defaults.items():
+        value = getattr(program, f"{name}_color", "") if program else ""
+        # Only a plain #rrggbb reaches the style attribute, whatever was stored.
+        colours[name] = value if HEX_COLOUR.match(value or "") else default
+    logo_url = ""
+    if program is not None and program.logo:
+        try:
+            logo_url = program.logo.url
+        except ValueError:
+            logo_url = ""
+    return Branding(
+        name=merchant.name,
+        logo_text=(program.logo_text if program else "") or merchant.name,
+        logo_url=logo_url,
+        **colours,
+    )
+
+
+# --- enrollment -----------------------------------------------------------------------------
+
+
+def _store_from_query(request: HttpRequest, merchant: Merchant) -> Store | None:
+    """The store of ``?store=<code>``; an unknown or closed store is a 404."""
+    code = request.GET.get("store", "").strip()
+    if not code:
+        return None
+    if not STORE_CODE.match(code):
+        raise Http404("Unknown store")
+    return get_object_or_404(Store, merchant=merchant, code=code, is_active=True)
+
+
+def _enroll_rate_limited(request: HttpRequest) -> bool:
+    """Count this POST against the client address; fail open (logged) when the cache is down."""
+    try:
+        return is_ratelimited(
+            request,
+            group="customers.enroll",
+            key="ip",
+            rate=settings.LOYALTY_ENROLL_RATE_LIMIT,
+            method="POST",
+            increment=True,
+        )
+    except Exception:  # noqa: BLE001 - a cache outage must not stop people joining
+        logger.warning("Enrollment rate limiter unavailable; letting the request through", exc_info=True)
+        return False
+
+
+def _request_language() -> str:
+    try:
+        return translation.get_supported_language_variant(translation.get_language() or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def join(request: HttpRequest, merchant_slug: str) -> HttpResponse:
+    merchant = get_object_or_404(Merchant, slug=merchant_slug)
+    store = _store_from_query(request, merchant)
+    program = services.active_program(merchant)
+    context = {"merchant": merchant, "store": store, "brand": branding_for(merchant, program)}
+    if not (merchant.is_active and merchant.enrollment_open and program is not None):
+        return render(request, "customers/join_closed.html", context)
+
+    if request.method == "POST":
+        if _enroll_rate_limited(request):
+            return render(request, "customers/rate_limited.html", context, status=429)
+        form = EnrollmentForm(request.POST)
+        if form.is_bot:
+            # Whatever else it typed, the bot sees the "we sent you a link" outcome; nothing is
+            # created or sent, and it learns nothing from validation messages.
+            logger.info("Enrollment honeypot filled for %s; ignored", merchant.slug)
+            return redirect("customers:join-sent", merchant_slug=merchant.slug)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                enrollment = services.enroll_customer(
+                    merchant=merchant,
+                    store=store,
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    email=data["email"],
+                    phone=data["phone"],
+                    birth_date=data["birth_date"],
+                    marketing_opt_in=data["marketing_opt_in"],
+                    preferred_language=_request_language(),
+                )
+            except LoyaltyError as exc:
+                if exc.code != "enrollment_closed":
+                    raise
+                return render(request, "customers/join_closed.html", context)
+            card = enrollment.card
+            if enrollment.created and enrollment.new_customer:
+                services.send_card_email(card=card, kind=services.CardEmail.WELCOME)
+                return redirect("customers:card", qr_code_data=card.qr_code_data)
+            # The email was already known here (with a card, or a customer the shop registered
+            # without one): never show that customer's card to whoever typed the address,
+            # send its link to that inbox instead.
+            kind = services.CardEmail.WELCOME if enrollment.created else services.CardEmail.EXISTING
+            services.send_card_email(card=card, kind=kind)
+            return redirect("customers:join-sent", merchant_slug=merchant.slug)
+    else:
+        form = EnrollmentForm()
+    return render(request, "customers/join.html", {**context, "form": form, "program": program})
+
+
+@require_safe
+def join_sent(request: HttpRequest, merchant_slug: str) -> HttpResponse:
+    merchant = get_object_or_404(Merchant, slug=merchant_slug)
+    brand = branding_for(merchant, services.active_program(merchant))
+    return render(request, "customers/join_sent.html", {"merchant": merchant, "brand": brand})
+
+
+# --- the card page ---------------------------------------------------------------------------
+
+
+def qr_code_svg(data: str, title: str) -> SafeString:
+    """The card's QR code as inline SVG, drawn here (no external service)."""
+    qr = segno.make(data, error="m")
+    # segno escapes the title; the rest of the markup is its own.
+    return mark_safe(
+        qr.svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-code", title=title, dark="#000", light="#fff")
+    )
+
+
+def _signed_points(delta: int) -> str:
+    amount = ngettext("%(count)d point", "%(count)d points", abs(delta)) % {"count": abs(delta)}
+    return ("+" if delta > 0 else "\u2212") + amount
+
+
+def _signed_stamps(delta: int) -> str:
+    amount = ngettext("%(count)d stamp", "%(count)d stamps", abs(delta)) % {"count": abs(delta)}
+    return ("+" if delta > 0 else "\u2212") + amount
+
+
+def _activity(card: LoyaltyCard) -> list[dict]:
+    rows = []
+    entries = card.transactions.select_related("store", "reward").order_by("-created_at", "-id")[:RECENT_ACTIVITY_ROWS]
+    for entry in entries:
+        changes = []
+        if entry.points_delta:
+            changes.append(_signed_points(entry.points_delta))
+        if entry.stamps_delta:
+            changes.append(_signed_stamps(entry.stamps_delta))
+        rows.append(
+            {
+                "label": ACTIVITY_LABELS.get(entry.type, entry.get_type_display()),
+                "reward": entry.reward.name if entry.reward else "",
+                "store": entry.store.name if entry.store else "",
+                "created_at": entry.created_at,
+                "changes": changes,
+                "negative": entry.points_delta < 0 or entry.stamps_delta < 0,
+            }
+        )
+    return rows
+
+
+def _wallet_links(card: LoyaltyCard) -> WalletLinks:
+    if not (card.is_active and card.program.is_active and card.merchant.is_active):
+        return WalletLinks(google_save_url=None, apple_pass_url=None)
+    try:
+        return wallet_links(card)
+    except Exception:  # noqa: BLE001 - a wallet outage hides its button, never the card
+        logger.exception("Wallet links failed for card %s", card.pk)
+        return WalletLinks(google_save_url=None, apple_pass_url=None)
+
+
+@never_cache
+@require_safe
+def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
+    card = get_object_or_404(
+        LoyaltyCard.objects.alive().select_related("customer", "merchant", "program", "enrolled_at_store"),
+        qr_code_data=qr_code_data,
+    )
+    program = card.program
+    target = program.stamps_target
+    filled = min(card.stamp_count, target)
+    rewards = (
+        list(program.rewards.filter(is_active=True).order_by("points_cost", "name")) if program.uses_points else []
+    )
+    context = {
+        "card": card,
+        "customer": card.customer,
+        "merchant": card.merchant,
+        "program": program,
+        "brand": branding_for(card.merchant, program),
+        "qr_svg": qr_code_svg(card.qr_code_data, gettext("QR code of card %(number)s") % {"number": card.card_number}),
+        "stamp_dots": [index < filled for index in range(target)] if target <= MAX_STAMP_DOTS else None,
+        "stamp_percent": filled * 100 // target,
+        "rewards": [{"reward": reward, "affordable": reward.points_cost <= card.points_balance} for reward in rewards],
+        "activity": _activity(card),
+        "wallet": _wallet_links(card),
+        "birthday_week": is_birthday_week(card.customer.birth_date, timezone.localdate()),
+        "card_usable": card.is_active and program.is_active and card.merchant.is_active,
+    }
+    response = render(request, "customers/card.html", context)
+    # The address is the card's secret: keep it out of search engines and shared caches.
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
