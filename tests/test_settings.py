@@ -53,3 +53,19 @@ def test_default_is_sqlite(tmp_path):
     result = load_settings(tmp_path, DATABASE_URL="")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.sqlite3", "60/m"]
+
+
+def test_wsgi_start_up_refuses_broken_wallet_settings(tmp_path):
+    environment = {
+        **os.environ,
+        "LOYALTY_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON": str(tmp_path / "missing.json"),
+        "LOYALTY_GOOGLE_ISSUER_ID": "3388000000012345678",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON" in result.stderr
+    assert "missing.json" in result.stderr

@@ -2,9 +2,8 @@
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from loyalty.models import LoyaltyCard
+from wallet.switches import is_apple_wallet_enabled, is_google_wallet_enabled
 
 
 @dataclass(frozen=True)
@@ -16,11 +15,11 @@ class WalletLinks:
 def wallet_links(card: LoyaltyCard) -> WalletLinks:
     """Links for the wallets that are switched on; ``None`` for the others."""
     google = apple = None
-    if settings.is_google_wallet_enabled:
+    if is_google_wallet_enabled():
         from wallet.google import save_url
 
         google = save_url(card)
-    if settings.is_apple_wallet_enabled:
+    if is_apple_wallet_enabled():
         from django.urls import reverse
 
         apple = reverse("wallet:apple-card-pass", args=[card.qr_code_data])

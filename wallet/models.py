@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from loyalty.models import LoyaltyCard
+from loyalty.models import LoyaltyCard, LoyaltyProgram
 
 
 class AppleDeviceRegistration(models.Model):
@@ -15,6 +15,7 @@ class AppleDeviceRegistration(models.Model):
     card = models.ForeignKey(LoyaltyCard, on_delete=models.CASCADE, related_name="apple_registrations")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -64,3 +65,33 @@ class WalletUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"wallet update for card {self.card_id} ({self.status})"
+
+
+class GoogleWalletClass(models.Model):
+    """The Google Wallet loyalty class of a program, and the program version it reflects.
+
+    A class is inserted once and patched only when the program's branding changed, so a
+    balance change costs exactly one request to Google (the object's patch).
+    """
+
+    merchant_path = "program__merchant"
+
+    program = models.OneToOneField(LoyaltyProgram, on_delete=models.CASCADE, related_name="google_wallet_class")
+    class_id = models.CharField(max_length=200)
+    program_updated_at = models.DateTimeField()
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Google Wallet class"
+
+    def __str__(self) -> str:
+        return self.class_id
+
+
+class WalletPass(LoyaltyCard):
+    """A card seen from the wallet side (admin only): its passes, devices and pending updates."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "wallet pass"
+        verbose_name_plural = "wallet passes"

@@ -130,16 +130,27 @@ def test_stamps_only_program_shows_no_points(client, db):
     assert "Add to Google Wallet" not in html
 
 
+WALLETS_OFF = {"LOYALTY_APPLE_PASS_TYPE_ID": None, "LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON": None}
+# The link only needs Apple switched on; the pass itself is built and tested in tests/wallet.
+APPLE_ON = {
+    **WALLETS_OFF,
+    "LOYALTY_APPLE_PASS_TYPE_ID": "pass.example.loyalty",
+    "LOYALTY_APPLE_TEAM_ID": "TEAMID1234",
+    "LOYALTY_APPLE_CERT_PATH": "/nonexistent/cert.pem",
+    "LOYALTY_APPLE_KEY_PATH": "/nonexistent/key.pem",
+    "LOYALTY_APPLE_WWDR_CERT_PATH": "/nonexistent/wwdr.pem",
+}
+
+
 def test_wallet_buttons_are_absent_when_wallets_are_off(client, card):
-    with override_settings(is_apple_wallet_enabled=False, is_google_wallet_enabled=False):
+    with override_settings(**WALLETS_OFF):
         html = client.get(card_url(card)).content.decode()
     assert "Add to Google Wallet" not in html
     assert "Add to Apple Wallet" not in html
 
 
 def test_apple_wallet_button_when_enabled(client, card):
-    # One override for both flags (they are read as plain attributes of django.conf.settings).
-    with override_settings(is_apple_wallet_enabled=True, is_google_wallet_enabled=False):
+    with override_settings(**APPLE_ON):
         response = client.get(card_url(card))
     assert response.status_code == 200
     html = response.content.decode()
@@ -151,7 +162,7 @@ def test_apple_wallet_button_when_enabled(client, card):
 
 def test_no_wallet_buttons_on_a_deactivated_card(client, card):
     services.set_cards_active(card_ids=[card.pk], active=False)
-    with override_settings(is_apple_wallet_enabled=True, is_google_wallet_enabled=False):
+    with override_settings(**APPLE_ON):
         html = client.get(card_url(card)).content.decode()
     assert "Add to Apple Wallet" not in html
 
@@ -177,6 +188,6 @@ def test_card_page_query_count_is_fixed(client, card, program, store, cashier, d
     for _ in range(3):
         services.add_stamp(card=card, store=store, staff_user=cashier.user)
     # The card with its customer, merchant, program and store; the rewards; the activity.
-    with override_settings(is_apple_wallet_enabled=False, is_google_wallet_enabled=False):
+    with override_settings(**WALLETS_OFF):
         with django_assert_num_queries(3):
             assert client.get(card_url(card)).status_code == 200

@@ -1,0 +1,28 @@
+"""The ``passesUpdatedSince`` / ``lastUpdated`` tags of the PassKit web service.
+
+A tag is the card's ``updated_at`` as whole microseconds since the Unix epoch, as a
+string. ``updated_at`` is timezone-aware (UTC in the database), so a tag means the same
+instant on both sides of a DST change, and comparing instants keeps every pass updated
+after the tag, not only the newest.
+"""
+
+import datetime
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def update_tag(moment: datetime.datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("update tags are made from timezone-aware datetimes only")
+    return str((moment - EPOCH) // MICROSECOND)
+
+
+def parse_update_tag(tag: str | None) -> datetime.datetime | None:
+    """The instant a tag stands for; None when absent or not one of ours (then: every pass)."""
+    if not tag or not tag.strip().isdigit():
+        return None
+    try:
+        return EPOCH + int(tag.strip()) * MICROSECOND
+    except OverflowError:
+        return None

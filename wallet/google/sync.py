@@ -1,0 +1,111 @@
+"""Keeping a card's Google Wallet object in step, and the card page's "Save to Google Wallet" link."""
+
+import logging
+import time
+
+import google.auth.jwt
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from loyalty.models import LoyaltyCard, LoyaltyProgram
+from wallet.credentials import CredentialError
+from wallet.google import resources
+from wallet.google.client import GoogleWalletError, WalletObjectsClient, service_account_credentials
+from wallet.models import GoogleWalletClass
+
+logger = logging.getLogger(__name__)
+
+SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
+# The card page waits on Google at most once per card (the first time); no sleeping retries there.
+PAGE_RETRY_DELAYS: tuple[float, ...] = ()
+PAGE_TIMEOUT_SECONDS = 5.0
+# The card page makes a new link on every view; one left open in a tab still works for a week.
+SAVE_JWT_LIFETIME_SECONDS = 7 * 24 * 3600
+
+
+def ensure_class(program: LoyaltyProgram, client: WalletObjectsClient) -> str:
+    """Insert the program's class, or patch it when the program changed since; returns its id."""
+    class_id = resources.class_id(program)
+    state = GoogleWalletClass.objects.filter(program=program).first()
+    if state and state.class_id == class_id and state.program_updated_at == program.updated_at:
+        return class_id
+    body = resources.class_body(program)
+    if state and state.class_id == class_id:
+        client.patch_or_insert("loyaltyClass", body)
+    else:
+        client.insert_or_patch("loyaltyClass", body)
+    values = {"class_id": class_id, "program_updated_at": program.updated_at, "synced_at": timezone.now()}
+    try:
+        with transaction.atomic():
+            GoogleWalletClass.objects.update_or_create(program=program, defaults=values)
+    except IntegrityError:  # another process recorded it at the same moment
+        GoogleWalletClass.objects.filter(program=program).update(**values)
+    return class_id
+
+
+def ensure_card_object(card: LoyaltyCard, client: WalletObjectsClient) -> tuple[str, str]:
+    """Make sure the class and the card's object exist at Google; returns (object id, class id)."""
+    class_id = ensure_class(card.program, client)
+    object_id = resources.object_id(card)
+    if card.google_object_id != object_id:
+        client.insert_or_patch("loyaltyObject", resources.object_body(card))
+        # Not a balance: a plain update, without touching updated_at (the pass tag).
+        LoyaltyCard.objects.filter(pk=card.pk).update(google_object_id=object_id)
+        card.google_object_id = object_id
+    return object_id, class_id
+
+
+def sync_card_object(card_id: int) -> bool:
+    """Patch the card's object with its current balances and state (one request).
+
+    Cards never offered to Google Wallet (no object id yet) need nothing: their object is
+    inserted with the current values when the card page makes the Save link. Returns
+    whether the object was updated.
+    """
+    card = LoyaltyCard.objects.select_related("program__merchant", "customer").get(pk=card_id)
+    if not card.google_object_id:
+        return False
+    client = WalletObjectsClient()
+    ensure_class(card.program, client)
+    body = resources.object_body(card)
+    client.patch_or_insert("loyaltyObject", body)
+    if card.google_object_id != body["id"]:
+        LoyaltyCard.objects.filter(pk=card.pk).update(google_object_id=body["id"])
+    return True
+
+
+def save_jwt(object_id: str, class_id: str) -> str:
+    """The Save JWT: only ids in the payload (class and object exist already), RS256 with the key."""
+    credentials = service_account_credentials()
+    now = int(time.time())
+    claims = {
+        "iss": credentials.service_account_email,
+        "aud": "google",
+        "typ": "savetowallet",
+        "iat": now,
+        "exp": now + SAVE_JWT_LIFETIME_SECONDS,
+        "origins": [settings.LOYALTY_PUBLIC_BASE_URL],
+        "payload": {"loyaltyObjects": [{"id": object_id, "classId": class_id}]},
+    }
+    return google.auth.jwt.encode(credentials.signer, claims).decode()
+
+
+def save_url(card: LoyaltyCard) -> str | None:
+    """``https://pay.google.com/gp/v/save/<jwt>``, or None when Google cannot be reached (no button then)."""
+    try:
+        if card.google_object_id == resources.object_id(card) and _class_is_current(card.program):
+            object_id, class_id = card.google_object_id, resources.class_id(card.program)
+        else:
+            client = WalletObjectsClient(retry_delays=PAGE_RETRY_DELAYS, timeout=PAGE_TIMEOUT_SECONDS)
+            object_id, class_id = ensure_card_object(card, client)
+        return SAVE_URL_PREFIX + save_jwt(object_id, class_id)
+    except (GoogleWalletError, CredentialError) as exc:
+        logger.warning("no Google Wallet link for card %s: %s", card.pk, exc)
+        return None
+
+
+def _class_is_current(program: LoyaltyProgram) -> bool:
+    return GoogleWalletClass.objects.filter(
+        program=program, class_id=resources.class_id(program), program_updated_at=program.updated_at
+    ).exists()
