@@ -292,3 +292,35 @@ class LoyaltyTransaction(models.Model):
         return (
             f"{self.get_type_display()} on {self.card_id} ({self.points_delta:+d} pts, {self.stamps_delta:+d} stamps)"
         )
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POS mutation sent with an ``Idempotency-Key`` header.
+
+    Claimed (``status_code`` empty) before the operation runs, completed with the response
+    once it succeeded, deleted again when it was refused (a refusal changed nothing, so a
+    retry with the same key may run). Unique per merchant, like the ledger's key.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    key = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The body as the client got it, kept as text: jsonb would reorder its keys.
+    response_body = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_record_key_unique_per_merchant"),
+        ]
+        indexes = [models.Index(fields=["started_at"], name="idempotency_record_started_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code or 'in progress'})"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status_code is not None

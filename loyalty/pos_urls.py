@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from loyalty import pos_views
+
+app_name = "pos"
+
+urlpatterns = [
+    path("", pos_views.pos_page, name="index"),
+    path("login/", pos_views.PosLoginView.as_view(), name="login"),
+    path("logout/", pos_views.PosLogoutView.as_view(), name="logout"),
+]

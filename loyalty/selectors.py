@@ -1,11 +1,16 @@
 """Reads of the loyalty domain with a fixed number of queries."""
 
 import datetime
+import re
+from dataclasses import dataclass
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Replace
+from django.utils import timezone
 
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
+from merchants.selectors import scoped
 
 
 def _ledger_sum(field: str) -> Coalesce:
@@ -46,3 +51,119 @@ def is_birthday_week(birth_date: datetime.date | None, today: datetime.date) -> 
         if abs((today - birthday).days) <= 3:
             return True
     return False
+
+
+# --- staff point of sale --------------------------------------------------------------------
+
+RECENT_TRANSACTIONS = 10
+MAX_LOOKUP_MATCHES = 10
+_CARD_URL = re.compile(r"/card/(?P<token>[A-Za-z0-9_-]+)/?(?:[?#].*)?$")
+_PHONE_NOISE = re.compile(r"[\s.()/-]")
+_PHONE = re.compile(r"^\+?\d{6,15}$")
+
+
+def normalize_card_number(value: str) -> str | None:
+    """``123456789012``, ``1234 5678 9012`` or ``1234-5678-9012`` -> ``1234-5678-9012``; else None."""
+    compact = re.sub(r"[\s-]", "", value or "")
+    if not re.fullmatch(r"\d{12}", compact):
+        return None
+    return f"{compact[0:4]}-{compact[4:8]}-{compact[8:12]}"
+
+
+def pos_cards(user: AbstractBaseUser | None) -> QuerySet[LoyaltyCard]:
+    """The cards a staff user may act on: their merchant's, not deleted, with what every view shows."""
+    return scoped(LoyaltyCard, user).alive().select_related("customer", "program")
+
+
+def card_by_number(user: AbstractBaseUser | None, card_number: str) -> LoyaltyCard | None:
+    """One query. A card of another merchant is ``None``, exactly like an unknown one."""
+    normalized = normalize_card_number(card_number)
+    if normalized is None:
+        return None
+    return pos_cards(user).filter(card_number=normalized).first()
+
+
+def find_cards(user: AbstractBaseUser | None, q: str) -> list[LoyaltyCard]:
+    """Cards matching what the cashier scanned or typed, in one query.
+
+    ``q`` is the QR code data (or the card page URL a QR may carry), a card number with or
+    without dashes, an email (case-insensitive) or a phone number (spaces, dots and dashes
+    ignored). A phone several customers share gives several cards.
+    """
+    q = (q or "").strip()
+    if not q:
+        return []
+    cards = pos_cards(user)
+    number = normalize_card_number(q)
+    url = _CARD_URL.search(q)
+    compact_phone = _PHONE_NOISE.sub("", q)
+    if number is not None:
+        cards = cards.filter(card_number=number)
+    elif url is not None:
+        cards = cards.filter(qr_code_data=url.group("token"))
+    elif "@" in q:
+        cards = cards.filter(customer__email__iexact=q)
+    elif _PHONE.match(compact_phone):
+        stored_compact = F("customer__phone")
+        for noise in (" ", ".", "(", ")", "/", "-"):
+            stored_compact = Replace(stored_compact, Value(noise), Value(""))
+        cards = cards.annotate(compact_phone=stored_compact).filter(
+            Q(qr_code_data=q) | Q(customer__phone=q) | Q(compact_phone=compact_phone)
+        )
+    else:
+        cards = cards.filter(qr_code_data=q)
+    return list(cards.order_by("card_number")[:MAX_LOOKUP_MATCHES])
+
+
+@dataclass(frozen=True)
+class CardDetail:
+    """What the POS shows about a card: built with a fixed number of queries."""
+
+    card: LoyaltyCard
+    birthday_week: bool
+    rewards_affordable: list[Reward]
+    recent_transactions: list[LoyaltyTransaction]
+
+    @property
+    def customer(self):
+        return self.card.customer
+
+    @property
+    def program(self) -> LoyaltyProgram:
+        return self.card.program
+
+
+def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
+    """A card's ledger, newest first, with what a row shows (store, staff, reward, voided points)."""
+    voided = (
+        LoyaltyTransaction.objects.filter(related_transaction=OuterRef("pk"), type=LoyaltyTransaction.Type.POINTS_VOID)
+        .order_by()
+        .values("related_transaction")
+        .annotate(total=Sum("points_delta"))
+        .values("total")
+    )
+    return (
+        LoyaltyTransaction.objects.filter(card=card)
+        .select_related("store", "staff_user", "reward")
+        .annotate(points_voided=-Coalesce(Subquery(voided, output_field=IntegerField()), Value(0)))
+        .order_by("-created_at", "-id")
+    )
+
+
+def card_detail(card: LoyaltyCard, *, today: datetime.date | None = None) -> CardDetail:
+    """Two queries on top of the card (loaded with customer and program by ``pos_cards``)."""
+    today = today or timezone.localdate()
+    program = card.program
+    rewards = list(
+        Reward.objects.filter(program=program, is_active=True, points_cost__lte=card.points_balance).order_by(
+            "points_cost", "name"
+        )
+    )
+    if not program.uses_points:
+        rewards = []
+    return CardDetail(
+        card=card,
+        birthday_week=is_birthday_week(card.customer.birth_date, today),
+        rewards_affordable=rewards,
+        recent_transactions=list(transactions_for_display(card)[:RECENT_TRANSACTIONS]),
+    )

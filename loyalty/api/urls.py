@@ -1,3 +1,29 @@
-from django.urls import path  # noqa: F401
+"""The staff API at /api/v1/ (paths fixed by ../shared/SPEC.md)."""
 
-urlpatterns: list = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from loyalty.api.views import CardViewSet, StaffViewSet, TokenView
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("cards", CardViewSet, basename="card")
+router.register("staff", StaffViewSet, basename="staff")
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[AllowAny]),
+        name="docs",
+    ),
+    *router.urls,
+]

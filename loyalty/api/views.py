@@ -1,0 +1,397 @@
+"""The staff point-of-sale API (../shared/SPEC.md, "Staff API").
+
+Each action validates with its own input serializer, calls one service and answers with an
+output serializer. Tenant scoping comes from merchants/selectors.py through the loyalty
+selectors, errors from the one handler in loyalty/api/errors.py.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty import idempotency, services
+from loyalty.api import serializers as s
+from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
+from loyalty.api.ratelimits import StaffRateLimit
+from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses
+from loyalty.errors import LoyaltyError
+from loyalty.models import LoyaltyCard
+from loyalty.selectors import (
+    card_by_number,
+    card_detail,
+    find_cards,
+    normalize_card_number,
+    pos_cards,
+    transactions_for_display,
+)
+from merchants.models import StaffMember, Store
+from merchants.pins import unlock_pin, verify_pin
+from merchants.selectors import scoped, staff_member_for
+
+
+def card_not_found() -> LoyaltyError:
+    return LoyaltyError("card_not_found", "No card with this number at your merchant.", status=404)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a mutation action hands its service: the checked card, store, staff and input."""
+
+    card: LoyaltyCard
+    store: Store
+    staff_user: AbstractBaseUser
+    idempotency_key: str
+    data: dict
+
+    @property
+    def common(self) -> dict:
+        return {
+            "card": self.card,
+            "store": self.store,
+            "staff_user": self.staff_user,
+            "idempotency_key": self.idempotency_key,
+        }
+
+
+class TransactionsPage(PageNumberPagination):
+    """Page numbers; a page or page size that is not a whole number is a 400, not silently page 1."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        for name, maximum in (("page", None), ("page_size", self.max_page_size)):
+            raw = request.query_params.get(name)
+            if raw is None:
+                continue
+            if not raw.isdigit() or int(raw) < 1 or (maximum and int(raw) > maximum):
+                limit = f" from 1 to {maximum}" if maximum else " from 1"
+                raise exceptions.ValidationError({name: [f"Use a whole number{limit}."]})
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["maximum"] = self.max_page_size
+        return parameters
+
+
+def _mutation_schema(input_class, summary: str, description: str = ""):
+    return extend_schema(
+        summary=summary,
+        description=description
+        + " Takes `store` unless the staff member works at exactly one store, and `staff_pin` when the"
+        " program requires it.",
+        request=input_class,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.MutationOutput, **error_responses(400, 401, 403, 404, 409, 415, 423, 429)},
+        tags=["cards"],
+    )
+
+
+class CardViewSet(viewsets.GenericViewSet):
+    """Cards of the signed-in staff member's merchant, by card number (dashes optional)."""
+
+    permission_classes = [IsMerchantStaff]
+    throttle_classes = [StaffRateLimit]
+    parser_classes = [JSONParser]
+    pagination_class = TransactionsPage
+    lookup_field = "card_number"
+    lookup_value_regex = "[^/]+"
+    rate_limit_groups = {
+        "stamp": "stamp",
+        "redeem_stamps": "redeem",
+        "earn_points": "earn",
+        "redeem_points": "redeem",
+        "void_points": "void",
+        "adjust": "adjust",
+    }
+
+    def get_queryset(self):
+        return pos_cards(self.request.user)
+
+    def get_card(self) -> LoyaltyCard:
+        card = card_by_number(self.request.user, self.kwargs["card_number"])
+        if card is None:
+            raise card_not_found()
+        return card
+
+    # --- reads -------------------------------------------------------------------------
+
+    @extend_schema(
+        summary="A card with customer, program rules, affordable rewards and recent transactions",
+        responses={200: s.CardOutput, **error_responses(401, 403, 404)},
+        tags=["cards"],
+    )
+    def retrieve(self, request, card_number=None):
+        return Response(s.CardOutput(card_detail(self.get_card())).data)
+
+    @extend_schema(
+        summary="Find a card by QR data, card number, email or phone",
+        parameters=[s.LookupQuery],
+        responses={200: s.CardOutput, **error_responses(400, 401, 403, 404, 409)},
+        tags=["cards"],
+    )
+    @action(detail=False, methods=["get"])
+    def lookup(self, request):
+        query = s.LookupQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data["q"]
+        cards = find_cards(request.user, q)
+        if not cards:
+            raise LoyaltyError("card_not_found", "No card matches what was scanned or typed.", status=404)
+        if len(cards) > 1:
+            raise LoyaltyError(
+                "multiple_matches",
+                f"{len(cards)} cards match; pick the customer.",
+                status=409,
+                details={"cards": [{"card_number": c.card_number, "name": c.customer.full_name} for c in cards]},
+            )
+        return Response(s.CardOutput(card_detail(cards[0])).data)
+
+    @extend_schema(
+        summary="The card's ledger, newest first (paginated)",
+        parameters=[s.TransactionsQuery],
+        responses={200: s.TransactionOutput(many=True), **error_responses(400, 401, 403, 404)},
+        tags=["cards"],
+    )
+    @action(detail=True, methods=["get"])
+    def transactions(self, request, card_number=None):
+        card = self.get_card()
+        query = s.TransactionsQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        rows = transactions_for_display(card)
+        if "type" in query.validated_data:
+            rows = rows.filter(type=query.validated_data["type"])
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(s.TransactionOutput(page, many=True).data)
+
+    # --- balance changes ---------------------------------------------------------------------
+
+    @_mutation_schema(s.StampInput, "Add a stamp", "Cooldown and daily maximum apply.")
+    @action(detail=True, methods=["post"])
+    def stamp(self, request, card_number=None):
+        return self._mutate(s.StampInput, lambda op: services.add_stamp(**op.common))
+
+    @_mutation_schema(s.RedeemStampsInput, "Redeem the stamp reward", "Takes the program's stamps target.")
+    @action(detail=True, methods=["post"], url_path="redeem-stamps")
+    def redeem_stamps(self, request, card_number=None):
+        return self._mutate(s.RedeemStampsInput, lambda op: services.redeem_stamps(**op.common))
+
+    @_mutation_schema(s.EarnPointsInput, "Earn points for a purchase", "floor(purchase_amount x points_per_euro).")
+    @action(detail=True, methods=["post"], url_path="earn-points")
+    def earn_points(self, request, card_number=None):
+        return self._mutate(
+            s.EarnPointsInput,
+            lambda op: services.earn_points(
+                **op.common,
+                purchase_amount=op.data["purchase_amount"],
+                order_reference=op.data["order_reference"],
+            ),
+        )
+
+    @_mutation_schema(s.RedeemPointsInput, "Redeem a catalogue reward or an amount of points")
+    @action(detail=True, methods=["post"], url_path="redeem-points")
+    def redeem_points(self, request, card_number=None):
+        return self._mutate(
+            s.RedeemPointsInput,
+            lambda op: services.redeem_points(**op.common, reward=op.data["reward"], points=op.data.get("points")),
+        )
+
+    @_mutation_schema(
+        s.VoidPointsInput, "Void points on a return", "Against a points_earn transaction, or an amount with a reason."
+    )
+    @action(detail=True, methods=["post"], url_path="void-points")
+    def void_points(self, request, card_number=None):
+        return self._mutate(
+            s.VoidPointsInput,
+            lambda op: services.void_points(
+                **op.common,
+                earn_transaction_id=op.data.get("transaction_id"),
+                points=op.data.get("points"),
+                reason=op.data["reason"],
+            ),
+        )
+
+    @_mutation_schema(s.AdjustInput, "Adjust points and/or stamps (manager or owner)", "A reason is required.")
+    @action(detail=True, methods=["post"], permission_classes=[IsMerchantStaff, IsManager])
+    def adjust(self, request, card_number=None):
+        return self._mutate(
+            s.AdjustInput,
+            lambda op: services.adjust_balance(
+                **op.common,
+                points_delta=op.data["points_delta"],
+                stamps_delta=op.data["stamps_delta"],
+                reason=op.data["reason"],
+            ),
+        )
+
+    def _mutate(self, input_class, apply: Callable[[Operation], services.LedgerResult]) -> Response:
+        """Input serializer -> PIN when required -> one service call -> output, at most once per key."""
+        request = self.request
+        staff = current_staff(request)
+        key = idempotency.clean_key(request.headers.get(idempotency.HEADER))
+
+        def perform() -> tuple[int, Any]:
+            card = self.get_card()
+            serializer = input_class(data=request.data, context={"staff": staff, "card": card})
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            if card.program.require_staff_pin:
+                verify_pin(staff=staff, pin=data.get("staff_pin"))
+            result = apply(Operation(card, data["store"], request.user, key, data))
+            card = pos_cards(request.user).get(pk=result.card.pk)
+            row = transactions_for_display(card).get(pk=result.transaction.pk)
+            return 200, s.MutationOutput({"transaction": row, "card": card_detail(card)}).data
+
+        if not key:
+            status, body = perform()
+            return Response(body, status=status)
+        payload = request.data
+        if isinstance(payload, dict):
+            payload = {name: value for name, value in payload.items() if name != "staff_pin"}
+        card_number = self.kwargs["card_number"]
+        outcome = idempotency.run_once(
+            merchant_id=staff.merchant_id,
+            user_id=request.user.pk,
+            key=key,
+            request_hash=idempotency.fingerprint(
+                user_id=request.user.pk,
+                operation=f"{self.action}:{normalize_card_number(card_number) or card_number}",
+                payload=payload,
+            ),
+            perform=perform,
+        )
+        response = Response(outcome.body, status=outcome.status)
+        if outcome.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class StaffViewSet(viewsets.GenericViewSet):
+    """Staff of the signed-in user's merchant: who am I, PIN check, PIN unlock."""
+
+    permission_classes = [IsMerchantStaff]
+    throttle_classes = [StaffRateLimit]
+    parser_classes = [JSONParser]
+    serializer_class = s.StaffOutput
+    pagination_class = None  # a merchant's team fits on one screen
+    lookup_value_regex = "[^/]+"
+    rate_limit_groups = {"pin_verify": "pin", "pin_unlock": "pin"}
+
+    def get_queryset(self):
+        return scoped(StaffMember, self.request.user).select_related("user", "merchant").order_by("user__username")
+
+    def get_target(self) -> StaffMember:
+        raw = self.kwargs.get("pk", "")
+        staff = self.get_queryset().filter(pk=int(raw)).first() if raw.isdigit() else None
+        if staff is None:
+            raise LoyaltyError("staff_not_found", "No such staff member at your merchant.", status=404)
+        return staff
+
+    @extend_schema(
+        summary="The merchant's staff and their PIN lock state (manager or owner)",
+        responses={200: s.StaffOutput(many=True), **error_responses(401, 403)},
+        tags=["staff"],
+    )
+    def list(self, request):
+        self.check_manager(request)
+        return Response(s.StaffOutput(self.get_queryset(), many=True).data)
+
+    @extend_schema(
+        summary="The signed-in staff member",
+        responses={200: s.StaffOutput, **error_responses(401, 403)},
+        tags=["staff"],
+    )
+    @action(detail=False, methods=["get"])
+    def me(self, request):
+        return Response(s.StaffOutput(current_staff(request)).data)
+
+    @extend_schema(
+        summary="Check the signed-in staff member's PIN",
+        description="Five wrong PINs in a row lock it for 30 minutes (423); a manager can unlock it.",
+        request=s.PinVerifyInput,
+        responses={200: s.PinVerifyOutput, **error_responses(400, 401, 403, 415, 423, 429)},
+        tags=["staff"],
+    )
+    @action(detail=False, methods=["post"], url_path="pin/verify")
+    def pin_verify(self, request):
+        data = s.PinVerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        verify_pin(staff=current_staff(request), pin=data.validated_data["pin"])
+        return Response(s.PinVerifyOutput({"verified": True}).data)
+
+    @extend_schema(
+        summary="Lift a staff member's PIN lockout (manager or owner)",
+        request=None,
+        responses={200: s.PinUnlockOutput, **error_responses(401, 403, 404, 429)},
+        tags=["staff"],
+    )
+    @action(detail=True, methods=["post"], url_path="pin/unlock", permission_classes=[IsMerchantStaff, IsManager])
+    def pin_unlock(self, request, pk=None):
+        target = self.get_target()
+        unlock_pin(staff=target, by_user=request.user)
+        target.refresh_from_db()
+        return Response(s.PinUnlockOutput({"unlocked": True, "staff": target}).data)
+
+    def check_manager(self, request) -> None:
+        if not IsManager().has_permission(request, self):
+            raise exceptions.PermissionDenied(IsManager.message, code=IsManager.code)
+
+
+class TokenView(APIView):
+    """Exchange a staff member's username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [StaffRateLimit]
+    parser_classes = [JSONParser]
+    rate_limit_group = "login"
+
+    def rate_limit_key(self, request) -> str:
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        return f"login:{str(username or '').strip().lower()[:150]}"
+
+    def get_authenticate_header(self, request) -> str:
+        return "Token"
+
+    @extend_schema(
+        summary="Get an API token",
+        description="Send `Authorization: Token <token>` on every other call.",
+        request=s.TokenInput,
+        responses={
+            200: s.TokenOutput,
+            **error_responses(400, 403, 415, 429),
+            401: OpenApiResponse(s.ErrorOutput, description="Wrong username or password (`invalid_credentials`)."),
+        },
+        auth=[],
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = s.TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed("Wrong username or password.", code="invalid_credentials")
+        member = staff_member_for(user)
+        if member is None or not member.merchant.is_active:
+            raise LoyaltyError("not_staff", "This account is not staff of an active merchant.", status=403)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(s.TokenOutput({"token": token.key}).data)

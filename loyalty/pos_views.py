@@ -1,0 +1,45 @@
+"""The cashier's point-of-sale page: sign-in, and one page that talks to the staff API.
+
+The page is a Django template plus plain JavaScript (static/pos/pos.js); every balance change
+goes through /api/v1/ with the session cookie and the CSRF token, like any other client.
+"""
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from loyalty.api.ratelimits import usage
+from loyalty.api.serializers import StaffOutput
+from merchants.selectors import staff_member_for
+
+
+class PosLoginView(auth_views.LoginView):
+    template_name = "pos/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "").strip().lower()[:150]
+        limited = usage(request, group="login", key=f"login:{username}")
+        if limited and limited["should_limit"]:
+            # An unbound form: a bound one would check the password while showing the refusal.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            context = self.get_context_data(form=form, rate_limited=True, retry_after=max(1, limited["time_left"]))
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class PosLogoutView(auth_views.LogoutView):
+    pass
+
+
+@never_cache
+@ensure_csrf_cookie
+@login_required
+def pos_page(request: HttpRequest) -> HttpResponse:
+    staff = staff_member_for(request.user)
+    if staff is None or not staff.merchant.is_active:
+        return render(request, "pos/not_staff.html", status=403)
+    return render(request, "pos/index.html", {"staff": staff, "bootstrap": {"staff": StaffOutput(staff).data}})

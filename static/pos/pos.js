@@ -1,0 +1,751 @@
+/*
+ * The cashier's point-of-sale page. Plain JavaScript, no build step, no CDN.
+ *
+ * Talks to the staff API (/api/v1/) with the session cookie and the CSRF token. Every
+ * button press gets a fresh Idempotency-Key that is reused when the same operation is
+ * retried, and the buttons are disabled while a request is in flight, so a double tap or
+ * a network retry never stamps twice. Text from the server is always set with
+ * textContent, never parsed as HTML, so a customer's name cannot inject markup.
+ */
+(function () {
+  "use strict";
+
+  var API = "/api/v1/";
+  var AUTO_RETRIES = 2;
+  var boot = JSON.parse(document.getElementById("pos-bootstrap").textContent);
+  var staff = boot.staff;
+  var card = null; // the card on screen, as the API describes it
+  var busy = false;
+  var pending = null; // the operation the Retry button sends again (same key, same body)
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, text, className) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function sleep(ms) {
+    return new Promise(function (resolve) {
+      setTimeout(resolve, ms);
+    });
+  }
+
+  function newKey() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    // Plain-HTTP tablets are not a "secure context": no randomUUID, but getRandomValues works.
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) {
+      return (b + 0x100).toString(16).slice(1);
+    }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function plural(n, word) {
+    return n + " " + word + (Math.abs(n) === 1 ? "" : "s");
+  }
+
+  function signed(n) {
+    return n > 0 ? "+" + n : n < 0 ? "\u2212" + Math.abs(n) : "";
+  }
+
+  // --- talking to the API ------------------------------------------------------------
+
+  function api(method, path, body, key) {
+    var headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (key) headers["Idempotency-Key"] = key;
+    return fetch(API + path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response
+        .json()
+        .catch(function () {
+          return null;
+        })
+        .then(function (data) {
+          return { status: response.status, ok: response.ok, data: data };
+        });
+    });
+  }
+
+  function errorMessage(result) {
+    if (result && result.data && result.data.error && result.data.error.message) return result.data.error.message;
+    if (result && result.status) return "The server answered with an unexpected error (HTTP " + result.status + ").";
+    return "No answer from the server.";
+  }
+
+  function errorCode(result) {
+    return result && result.data && result.data.error ? result.data.error.code : null;
+  }
+
+  function isTransient(result) {
+    return result === null || result.status >= 500 || errorCode(result) === "idempotency_in_progress";
+  }
+
+  function sessionEnded(result) {
+    if (result && result.status === 401) {
+      showError("Your session has ended. Sign in again.");
+      setTimeout(function () {
+        window.location.assign("/pos/login/?next=/pos/");
+      }, 1500);
+      return true;
+    }
+    return false;
+  }
+
+  // --- messages --------------------------------------------------------------------------
+
+  function showError(text, canRetry) {
+    $("status").hidden = true;
+    $("error-text").textContent = text;
+    $("retry-button").hidden = !canRetry;
+    $("error").hidden = false;
+  }
+
+  function showStatus(text) {
+    $("error").hidden = true;
+    $("status").textContent = text;
+    $("status").hidden = false;
+  }
+
+  function clearMessages() {
+    $("error").hidden = true;
+    $("status").hidden = true;
+  }
+
+  function setBusy(value) {
+    busy = value;
+    document.body.setAttribute("aria-busy", value ? "true" : "false");
+    document.querySelectorAll(".actions button, #scan-button, #retry-button").forEach(function (button) {
+      button.disabled = value;
+    });
+  }
+
+  function focusScan() {
+    var open = document.querySelector("dialog[open]");
+    // On touch tablets focusing a field pops up the keyboard; a USB scanner is caught below anyway.
+    if (!open && window.matchMedia("(pointer: fine)").matches) $("scan-input").focus({ preventScroll: true });
+  }
+
+  // --- store -----------------------------------------------------------------------------------
+
+  var storeKey = "pos-store-" + staff.id;
+
+  function setupStores() {
+    var select = $("store-select");
+    if (staff.stores.length === 1) {
+      select.hidden = true;
+      $("store-name").hidden = false;
+      $("store-name").textContent = staff.stores[0].name;
+      $("store-picker").querySelector("label").removeAttribute("for");
+      return;
+    }
+    if (staff.stores.length === 0) {
+      select.hidden = true;
+      $("store-name").hidden = false;
+      $("store-name").textContent = "No store assigned";
+      return;
+    }
+    select.appendChild(el("option", "Choose your store\u2026")).value = "";
+    staff.stores.forEach(function (store) {
+      var option = el("option", store.name);
+      option.value = store.code;
+      select.appendChild(option);
+    });
+    var saved = null;
+    try {
+      saved = window.localStorage.getItem(storeKey);
+    } catch (e) {
+      saved = null;
+    }
+    if (saved && staff.stores.some(function (s) { return s.code === saved; })) select.value = saved;
+    select.addEventListener("change", function () {
+      try {
+        window.localStorage.setItem(storeKey, select.value);
+      } catch (e) {
+        /* private mode: the choice lasts until reload */
+      }
+    });
+  }
+
+  function currentStore() {
+    return staff.stores.length > 1 ? $("store-select").value : null;
+  }
+
+  // --- finding a card ----------------------------------------------------------------------------
+
+  function lookup(q) {
+    q = (q || "").trim();
+    if (!q || busy) return;
+    setBusy(true);
+    clearMessages();
+    $("matches").hidden = true;
+    api("GET", "cards/lookup/?q=" + encodeURIComponent(q))
+      .then(function (result) {
+        if (sessionEnded(result)) return;
+        if (result.ok) {
+          $("scan-input").value = "";
+          showCard(result.data);
+        } else if (errorCode(result) === "multiple_matches") {
+          showMatches(result.data.error.details.cards || []);
+          showError(errorMessage(result));
+        } else {
+          showError(errorMessage(result));
+        }
+      })
+      .catch(function () {
+        showError("No answer from the server. Check the connection and scan again.");
+      })
+      .then(function () {
+        setBusy(false);
+        focusScan();
+      });
+  }
+
+  function loadCard(cardNumber) {
+    setBusy(true);
+    api("GET", "cards/" + encodeURIComponent(cardNumber) + "/")
+      .then(function (result) {
+        if (sessionEnded(result)) return;
+        if (result.ok) {
+          clearMessages();
+          showCard(result.data);
+        } else showError(errorMessage(result));
+      })
+      .catch(function () {
+        showError("No answer from the server. Check the connection and try again.");
+      })
+      .then(function () {
+        setBusy(false);
+      });
+  }
+
+  function showMatches(matches) {
+    var list = $("match-list");
+    list.replaceChildren();
+    matches.forEach(function (match) {
+      var button = el("button", match.name + " \u00b7 " + match.card_number, "big");
+      button.type = "button";
+      button.addEventListener("click", function () {
+        $("matches").hidden = true;
+        loadCard(match.card_number);
+      });
+      var item = el("li");
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    $("matches").hidden = matches.length === 0;
+  }
+
+  // --- showing a card --------------------------------------------------------------------------------
+
+  function showCard(data) {
+    card = data;
+    $("matches").hidden = true;
+    $("card-panel").hidden = false;
+    $("customer-name").textContent = data.customer.name;
+    $("birthday-badge").hidden = !data.customer.birthday_week;
+    $("inactive-badge").hidden = data.is_active;
+    $("card-number").textContent = data.card_number;
+    renderStamps(data);
+    renderPoints(data);
+    renderTransactions(data.recent_transactions);
+    document.querySelectorAll(".actions [data-needs]").forEach(function (button) {
+      var needs = button.getAttribute("data-needs");
+      button.hidden = needs === "stamps" ? !data.program.uses_stamps : !data.program.uses_points;
+    });
+  }
+
+  function renderStamps(data) {
+    var program = data.program;
+    $("stamps-block").hidden = !program.uses_stamps;
+    if (!program.uses_stamps) return;
+    var target = program.stamps_target;
+    var row = $("stamp-row");
+    row.replaceChildren();
+    row.setAttribute("aria-label", data.stamp_count + " of " + target + " stamps");
+    var dots = Math.min(target, 20);
+    var filled = Math.round((Math.min(data.stamp_count, target) / target) * dots);
+    for (var i = 0; i < dots; i++) {
+      var dot = el("li", null, i < filled ? "stamp filled" : "stamp");
+      dot.setAttribute("aria-hidden", "true");
+      row.appendChild(dot);
+    }
+    $("stamp-count-text").textContent = data.stamp_count + " / " + target;
+    $("stamp-hint").textContent = data.stamp_reward_available
+      ? "Reward available: " + program.stamp_reward_description
+      : plural(data.stamps_until_reward, "more stamp") + " until: " + program.stamp_reward_description;
+    $("stamp-hint").className = data.stamp_reward_available ? "hint reward-ready" : "hint";
+  }
+
+  function renderPoints(data) {
+    $("points-block").hidden = !data.program.uses_points;
+    $("points-balance").textContent = data.points_balance;
+    var list = $("rewards-list");
+    list.replaceChildren();
+    data.rewards_affordable.forEach(function (reward) {
+      list.appendChild(el("li", reward.name + " \u2014 " + plural(reward.points_cost, "point")));
+    });
+    if (!data.rewards_affordable.length) list.appendChild(el("li", "None yet", "muted"));
+  }
+
+  function renderTransactions(rows) {
+    var body = $("transactions-body");
+    body.replaceChildren();
+    rows.forEach(function (row) {
+      var tr = el("tr");
+      tr.appendChild(el("td", new Date(row.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })));
+      var what = row.type_display;
+      if (row.reward_name) what += ": " + row.reward_name;
+      else if (row.order_reference) what += " (order " + row.order_reference + ")";
+      else if (row.reason && row.type !== "stamp_redeem") what += " (" + row.reason + ")";
+      tr.appendChild(el("td", what));
+      tr.appendChild(el("td", signed(row.stamps_delta), "num"));
+      tr.appendChild(el("td", signed(row.points_delta), "num"));
+      tr.appendChild(el("td", row.store || ""));
+      tr.appendChild(el("td", row.staff || ""));
+      body.appendChild(tr);
+    });
+    if (!rows.length) {
+      var empty = el("tr");
+      var cell = el("td", "No transactions yet.", "muted");
+      cell.colSpan = 6;
+      empty.appendChild(cell);
+      body.appendChild(empty);
+    }
+  }
+
+  // --- operations ------------------------------------------------------------------------------------
+
+  function successText(action, data) {
+    var c = data.card;
+    var t = data.transaction;
+    switch (action) {
+      case "stamp":
+        return "Stamp added: " + c.stamp_count + " of " + c.program.stamps_target + "." +
+          (c.stamp_reward_available ? " Reward available!" : "");
+      case "redeem-stamps":
+        return "Stamp reward redeemed: " + c.program.stamp_reward_description + ".";
+      case "earn-points":
+        return plural(t.points_delta, "point") + " earned. Balance: " + plural(c.points_balance, "point") + ".";
+      case "redeem-points":
+        return (t.reward_name ? t.reward_name + " redeemed" : "Points redeemed") + ": " +
+          plural(-t.points_delta, "point") + ". Balance: " + plural(c.points_balance, "point") + ".";
+      case "void-points":
+        return plural(-t.points_delta, "point") + " voided. Balance: " + plural(c.points_balance, "point") + ".";
+      default:
+        return "Balance adjusted: " + plural(c.points_balance, "point") + ", " + plural(c.stamp_count, "stamp") + ".";
+    }
+  }
+
+  function send(op) {
+    // The same key and body on every attempt: the server applies it once.
+    var attempt = 0;
+    function tryOnce() {
+      return api("POST", op.path, op.body, op.key)
+        .catch(function () {
+          return null;
+        })
+        .then(function (result) {
+          if (isTransient(result) && attempt < AUTO_RETRIES) {
+            attempt += 1;
+            return sleep(400 * attempt).then(tryOnce);
+          }
+          return result;
+        });
+    }
+    return tryOnce();
+  }
+
+  async function runOperation(op) {
+    var pinMessage = "";
+    for (;;) {
+      if (op.needsPin && !("staff_pin" in op.body)) {
+        var pin = await askPin(pinMessage);
+        if (pin === null) {
+          showStatus("Cancelled; nothing was changed.");
+          return;
+        }
+        op.body.staff_pin = pin;
+      }
+      var result = await send(op);
+      if (isTransient(result)) {
+        pending = op;
+        showError(
+          (result && result.data && result.data.error ? errorMessage(result) + " " : "No answer from the server. ") +
+            "Tap Retry to send the same operation again (it will not be applied twice).",
+          true
+        );
+        return;
+      }
+      pending = null;
+      if (sessionEnded(result)) return;
+      if (result.ok) {
+        showCard(result.data.card);
+        showStatus(successText(op.action, result.data));
+        return;
+      }
+      var code = errorCode(result);
+      if (code === "invalid_pin" || code === "pin_required" || code === "invalid_pin_format") {
+        delete op.body.staff_pin;
+        pinMessage = errorMessage(result);
+        continue;
+      }
+      showError(errorMessage(result));
+      return;
+    }
+  }
+
+  function operate(action, body) {
+    if (!card || busy) return;
+    var stores = staff.stores.length;
+    if (stores > 1) {
+      if (!currentStore()) {
+        showError("Choose the store you are working at first.");
+        $("store-select").focus();
+        return;
+      }
+      body.store = currentStore();
+    }
+    var op = {
+      action: action,
+      path: "cards/" + encodeURIComponent(card.card_number) + "/" + action + "/",
+      body: body,
+      key: newKey(), // one key per button press; a retry reuses it
+      needsPin: card.program.require_staff_pin,
+    };
+    setBusy(true);
+    clearMessages();
+    return runOperation(op).then(
+      function () {
+        setBusy(false);
+        focusScan();
+      },
+      function () {
+        setBusy(false);
+        showError("Something went wrong on this page. Reload it and try again.");
+      }
+    );
+  }
+
+  function retryPending() {
+    if (!pending || busy) return;
+    var op = pending;
+    setBusy(true);
+    clearMessages();
+    runOperation(op).then(function () {
+      setBusy(false);
+      focusScan();
+    });
+  }
+
+  // --- dialogs -----------------------------------------------------------------------------------------
+
+  function openDialog(dialog) {
+    dialog.querySelectorAll(".field-error").forEach(function (p) {
+      p.textContent = "";
+    });
+    dialog.showModal();
+  }
+
+  function closeDialog(dialog) {
+    if (dialog.open) dialog.close();
+  }
+
+  function askPin(message) {
+    return new Promise(function (resolve) {
+      var dialog = $("pin-dialog");
+      var input = $("pin-input");
+      input.value = "";
+      openDialog(dialog);
+      $("pin-error").textContent = message || "";
+      input.focus();
+      function finish(value) {
+        dialog.removeEventListener("close", onClose);
+        $("pin-form").removeEventListener("submit", onSubmit);
+        closeDialog(dialog);
+        resolve(value);
+      }
+      function onSubmit(event) {
+        event.preventDefault();
+        if (!/^\d{4,6}$/.test(input.value)) {
+          $("pin-error").textContent = "A PIN is 4 to 6 digits.";
+          input.focus();
+          return;
+        }
+        finish(input.value);
+      }
+      function onClose() {
+        finish(null);
+      }
+      dialog.addEventListener("close", onClose);
+      $("pin-form").addEventListener("submit", onSubmit);
+    });
+  }
+
+  function setupKeypads() {
+    document.querySelectorAll(".keypad").forEach(function (pad) {
+      var input = $(pad.getAttribute("data-target"));
+      pad.addEventListener("click", function (event) {
+        var button = event.target.closest("button");
+        if (!button) return;
+        var key = button.getAttribute("data-key");
+        if (key === "back") input.value = input.value.slice(0, -1);
+        else if (key === "clear") input.value = "";
+        else if (input.value.length < (input.maxLength > 0 ? input.maxLength : 12)) input.value += button.textContent;
+        input.dispatchEvent(new Event("input"));
+      });
+    });
+    document.querySelectorAll("dialog [data-close]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        closeDialog(button.closest("dialog"));
+      });
+    });
+    document.querySelectorAll("dialog").forEach(function (dialog) {
+      dialog.addEventListener("close", focusScan);
+    });
+  }
+
+  function wholeNumber(text, allowNegative) {
+    var pattern = allowNegative ? /^[+-]?\d+$/ : /^\d+$/;
+    text = (text || "").trim().replace("\u2212", "-");
+    return pattern.test(text) ? parseInt(text, 10) : null;
+  }
+
+  function setupEarn() {
+    var amount = $("earn-amount");
+    $("btn-earn").addEventListener("click", function () {
+      if (!card || busy) return;
+      amount.value = "";
+      $("earn-reference").value = "";
+      $("earn-preview").textContent = "";
+      openDialog($("earn-dialog"));
+      amount.focus();
+    });
+    amount.addEventListener("input", function () {
+      var value = amount.value.replace(",", ".");
+      var points = /^\d+(\.\d{1,2})?$/.test(value) && card
+        ? Math.floor(parseFloat(value) * parseFloat(card.program.points_per_euro) + 1e-9)
+        : null;
+      $("earn-preview").textContent = points === null ? "" : "= " + plural(points, "point");
+    });
+    $("earn-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var value = amount.value.trim().replace(",", ".");
+      if (!/^\d+(\.\d{1,2})?$/.test(value) || parseFloat(value) <= 0) {
+        $("earn-error").textContent = "Type the purchase amount, like 12.50.";
+        amount.focus();
+        return;
+      }
+      closeDialog($("earn-dialog"));
+      operate("earn-points", { purchase_amount: value, order_reference: $("earn-reference").value.trim() });
+    });
+  }
+
+  function setupRedeem() {
+    $("btn-redeem").addEventListener("click", function () {
+      if (!card || busy) return;
+      var list = $("redeem-rewards");
+      list.replaceChildren();
+      card.rewards_affordable.forEach(function (reward) {
+        var button = el("button", reward.name + " \u2014 " + plural(reward.points_cost, "point"), "big choice");
+        button.type = "button";
+        button.addEventListener("click", function () {
+          closeDialog($("redeem-dialog"));
+          operate("redeem-points", { reward_id: reward.id });
+        });
+        var item = el("li");
+        item.appendChild(button);
+        list.appendChild(item);
+      });
+      $("redeem-none").hidden = card.rewards_affordable.length > 0;
+      $("redeem-points").value = "";
+      openDialog($("redeem-dialog"));
+    });
+    $("redeem-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var points = wholeNumber($("redeem-points").value, false);
+      if (!points) {
+        $("redeem-error").textContent = "Pick a reward, or type a whole number of points.";
+        return;
+      }
+      closeDialog($("redeem-dialog"));
+      operate("redeem-points", { points: points });
+    });
+  }
+
+  function setupVoid() {
+    $("btn-void").addEventListener("click", function () {
+      if (!card || busy) return;
+      var list = $("void-earns");
+      list.replaceChildren();
+      var earns = card.recent_transactions.filter(function (row) {
+        return row.type === "points_earn" && row.points_voidable > 0;
+      });
+      earns.forEach(function (row) {
+        var when = new Date(row.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+        var label = when + " \u00b7 " + (row.order_reference ? "order " + row.order_reference + " \u00b7 " : "") +
+          (row.purchase_amount ? "\u20ac" + row.purchase_amount + " \u00b7 " : "") + plural(row.points_voidable, "point");
+        var button = el("button", label, "big choice");
+        button.type = "button";
+        button.addEventListener("click", function () {
+          closeDialog($("void-dialog"));
+          operate("void-points", { transaction_id: row.id });
+        });
+        var item = el("li");
+        item.appendChild(button);
+        list.appendChild(item);
+      });
+      $("void-none").hidden = earns.length > 0;
+      $("void-points").value = "";
+      $("void-reason").value = "";
+      openDialog($("void-dialog"));
+    });
+    $("void-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var points = wholeNumber($("void-points").value, false);
+      var reason = $("void-reason").value.trim();
+      if (!points || !reason) {
+        $("void-error").textContent = "Choose a purchase above, or type a whole number of points and a reason.";
+        return;
+      }
+      closeDialog($("void-dialog"));
+      operate("void-points", { points: points, reason: reason });
+    });
+  }
+
+  function setupAdjust() {
+    if (!$("btn-adjust")) return;
+    $("btn-adjust").addEventListener("click", function () {
+      if (!card || busy) return;
+      ["adjust-points", "adjust-stamps", "adjust-reason"].forEach(function (id) {
+        $(id).value = "";
+      });
+      openDialog($("adjust-dialog"));
+      $("adjust-points").focus();
+    });
+    $("adjust-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var pointsText = $("adjust-points").value.trim();
+      var stampsText = $("adjust-stamps").value.trim();
+      var points = pointsText ? wholeNumber(pointsText, true) : 0;
+      var stamps = stampsText ? wholeNumber(stampsText, true) : 0;
+      var reason = $("adjust-reason").value.trim();
+      if (points === null || stamps === null) {
+        $("adjust-error").textContent = "Points and stamps are whole numbers, like 10 or -5.";
+        return;
+      }
+      if (!points && !stamps) {
+        $("adjust-error").textContent = "Change the points, the stamps or both.";
+        return;
+      }
+      if (!reason) {
+        $("adjust-error").textContent = "Say why (the reason is kept in the ledger).";
+        $("adjust-reason").focus();
+        return;
+      }
+      closeDialog($("adjust-dialog"));
+      operate("adjust", { points_delta: points, stamps_delta: stamps, reason: reason });
+    });
+  }
+
+  // --- camera (where the browser can read QR codes itself) -----------------------------------------
+
+  function setupCamera() {
+    if (!("BarcodeDetector" in window) || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    var button = $("camera-button");
+    var dialog = $("camera-dialog");
+    var video = $("camera-video");
+    var stream = null;
+    var timer = null;
+    button.hidden = false;
+    function stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      if (stream) stream.getTracks().forEach(function (track) { track.stop(); });
+      stream = null;
+    }
+    dialog.addEventListener("close", stop);
+    button.addEventListener("click", function () {
+      var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+      navigator.mediaDevices
+        .getUserMedia({ video: { facingMode: "environment" } })
+        .then(function (s) {
+          stream = s;
+          video.srcObject = s;
+          openDialog(dialog);
+          return video.play();
+        })
+        .then(function () {
+          timer = setInterval(function () {
+            detector.detect(video).then(function (codes) {
+              if (codes.length) {
+                closeDialog(dialog);
+                lookup(codes[0].rawValue);
+              }
+            }).catch(function () { /* next frame */ });
+          }, 250);
+        })
+        .catch(function () {
+          stop();
+          showError("The camera is not available. Use the scanner or type the card number.");
+        });
+    });
+  }
+
+  // --- wiring ----------------------------------------------------------------------------------------
+
+  function setup() {
+    setupStores();
+    setupKeypads();
+    setupEarn();
+    setupRedeem();
+    setupVoid();
+    setupAdjust();
+    setupCamera();
+    $("scan-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      lookup($("scan-input").value);
+    });
+    $("btn-stamp").addEventListener("click", function () {
+      operate("stamp", {});
+    });
+    $("btn-redeem-stamps").addEventListener("click", function () {
+      operate("redeem-stamps", {});
+    });
+    $("retry-button").addEventListener("click", retryPending);
+    // A USB scanner types wherever the focus is: send stray keystrokes to the scan field.
+    document.addEventListener("keydown", function (event) {
+      var target = event.target;
+      if (document.querySelector("dialog[open]") || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (target.closest && target.closest("input, select, textarea")) return;
+      if (event.key && event.key.length === 1) {
+        var scan = $("scan-input");
+        scan.focus({ preventScroll: true });
+        scan.value += event.key;
+        event.preventDefault();
+      }
+    });
+    $("scan-input").focus();
+  }
+
+  setup();
+})();
