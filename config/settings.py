@@ -168,6 +168,12 @@ EMAIL_BACKEND = os.environ.get(
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "loyalty@localhost")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10  # a slow mail server must not hold up an enrollment
 
 # --- Security (production) ----------------------------------------------------------
 if not DEBUG:
@@ -226,6 +232,9 @@ LOYALTY_RATE_LIMITS = parse_rate_limits(DEFAULT_RATE_LIMITS) | parse_rate_limits
     os.environ.get("LOYALTY_RATE_LIMITS", "")
 )
 LOYALTY_ENROLL_RATE_LIMIT = os.environ.get("LOYALTY_ENROLL_RATE_LIMIT", "10/h")
+# Behind a reverse proxy every client has the proxy's address: name the header it sets
+# (for example HTTP_X_REAL_IP) so per-address limits see the customer.
+RATELIMIT_IP_META_KEY = env_optional("RATELIMIT_IP_META_KEY")
 
 # --- Loyalty product ----------------------------------------------------------------
 LOYALTY_PUBLIC_BASE_URL = os.environ.get("LOYALTY_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -250,19 +259,24 @@ LOYALTY_APPLE_KEY_PATH = env_optional("LOYALTY_APPLE_KEY_PATH")
 LOYALTY_APPLE_KEY_PASSWORD = env_optional("LOYALTY_APPLE_KEY_PASSWORD")
 LOYALTY_APPLE_WWDR_CERT_PATH = env_optional("LOYALTY_APPLE_WWDR_CERT_PATH")
 LOYALTY_APPLE_APNS_URL = os.environ.get("LOYALTY_APPLE_APNS_URL", "https://api.push.apple.com").rstrip("/")
-is_google_wallet_enabled = bool(LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON and LOYALTY_GOOGLE_ISSUER_ID)
-is_apple_wallet_enabled = bool(
-    LOYALTY_APPLE_PASS_TYPE_ID
-    and LOYALTY_APPLE_TEAM_ID
-    and LOYALTY_APPLE_CERT_PATH
-    and LOYALTY_APPLE_KEY_PATH
-    and LOYALTY_APPLE_WWDR_CERT_PATH
-)
+# The derived flags is_google_wallet_enabled / is_apple_wallet_enabled live in wallet/switches.py.
 
 # --- Celery -------------------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402 - kept with the rest of the Celery settings
+
+LOYALTY_REDIS_BROKER_OPTIONS = {
+    # A publish (the after-commit nudge of a POS operation) fails at once instead of retrying
+    # a dead broker, and gives up on a silent one after 2 s; the outbox row stays and the
+    # periodic sweep delivers it. Workers reconnect on their own (broker_connection_retry).
+    "max_retries": 0,
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    # Longer than any task's time limit, so an acks_late task still running is not redelivered.
+    "visibility_timeout": 2 * 60 * 60,
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS = LOYALTY_REDIS_BROKER_OPTIONS
 else:
     # Embedded default: a broker made of folders, shared by every local process.
     _broker_dir = VAR_DIR / "celery-broker"
@@ -284,6 +298,22 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "expire-points-nightly": {
+        "task": "loyalty.tasks.expire_points",
+        "schedule": crontab(hour=LOYALTY_EXPIRY_HOUR, minute=0),
+    },
+    "purge-idempotency-records": {
+        "task": "loyalty.tasks.purge_idempotency_records",
+        "schedule": crontab(hour=LOYALTY_EXPIRY_HOUR, minute=30),
+    },
+    "sweep-wallet-updates": {
+        "task": "wallet.tasks.sweep_wallet_updates",
+        "schedule": 60.0,
+        # A sweep not started within the minute is superseded by the next one.
+        "options": {"expires": 55},
+    },
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Logging ------------------------------------------------------------------------

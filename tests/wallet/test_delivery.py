@@ -3,7 +3,6 @@
 import datetime
 import json
 import threading
-import time
 
 import pytest
 from django.utils import timezone
@@ -219,7 +218,7 @@ def test_a_stamp_during_delivery_neither_waits_nor_gets_lost(monkeypatch):
     store = StoreFactory(merchant=card.merchant)
     delivery.deliver_pending(card.pk)
     pushing, stamped = threading.Event(), threading.Event()
-    monkeypatch.setattr(wallet.delivery, "apple_wallet_enabled", lambda: True)
+    monkeypatch.setattr(wallet.delivery, "is_apple_wallet_enabled", lambda: True)
     # Commits are real here: keep the (eager) Celery nudge out, this test drives the delivery itself.
     monkeypatch.setattr(wallet.outbox, "_nudge_worker", lambda card_ids: None)
 
@@ -233,14 +232,12 @@ def test_a_stamp_during_delivery_neither_waits_nor_gets_lost(monkeypatch):
 
     def stamp_while_pushing():
         assert pushing.wait(timeout=20)
-        started = time.monotonic()
+        # Were the stamp to wait for the delivery's lock, slow_push would never see it.
         services.add_stamp(card=card, store=store, staff_user=None)
         stamped.set()
-        return time.monotonic() - started
 
-    delivered, stamp_seconds = run_concurrently([lambda: delivery.deliver_pending(card.pk), stamp_while_pushing])
+    delivered, _ = run_concurrently([lambda: delivery.deliver_pending(card.pk), stamp_while_pushing])
     assert delivered is True
-    assert stamp_seconds < 5
     assert WalletUpdate.objects.filter(card=card, status=WalletUpdate.Status.PENDING).count() == 1
 
 

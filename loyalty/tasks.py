@@ -1,0 +1,50 @@
+"""Celery tasks of the loyalty app: thin wrappers around the services."""
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from loyalty import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="loyalty.tasks.expire_points",
+    acks_late=True,
+    # Every committed batch stays done, so a retry (after a database hiccup or a run that
+    # hit its soft time limit) carries on where the previous attempt stopped.
+    autoretry_for=(OperationalError, InterfaceError, SoftTimeLimitExceeded),
+    retry_backoff=60,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    ignore_result=True,
+)
+def expire_points(merchant_slug: str | None = None) -> dict[str, int]:
+    """The nightly expiration (all merchants, or one). Idempotent: a rerun expires nothing twice."""
+
+    def log_batch(report: services.ExpiryReport) -> None:
+        logger.info("points expiry: %d cards, %d points so far", report.cards, report.points)
+
+    report = services.expire_points(merchant_slug=merchant_slug, on_batch=log_batch)
+    logger.info("points expiry done: %d points expired on %d cards", report.points, report.cards)
+    return {"cards": report.cards, "points": report.points}
+
+
+@shared_task(
+    name="loyalty.tasks.purge_idempotency_records",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def purge_idempotency_records() -> int:
+    """Forget stored POS answers older than two days (clients retry within minutes)."""
+    from loyalty.idempotency import purge_expired
+
+    return purge_expired()
