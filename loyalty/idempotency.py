@@ -47,8 +47,8 @@ class Outcome:
 
 
 def clean_key(raw: str | None) -> str:
-    """The header's value, or ``""`` when absent; 400 ``invalid_idempotency_key`` when malformed."""
-    if raw is None or raw == "":
+    """The header's value, or ``""`` when absent; 400 ``invalid_idempotency_key`` when malformed (or empty)."""
+    if raw is None:
         return ""
     if not KEY_PATTERN.match(raw):
         raise invalid(

@@ -125,7 +125,7 @@ def test_ledger_dedupes_when_the_record_is_gone(api, card):
     assert card.transactions.filter(type=Type.STAMP).count() == 1
 
 
-@pytest.mark.parametrize("key", ["x" * 101, "has space", "é"])
+@pytest.mark.parametrize("key", ["x" * 101, "has space", "é", ""])
 def test_malformed_key_is_400(api, card, key):
     response = api.post(f"/api/v1/cards/{card.card_number}/stamp/", {}, format="json", headers={"Idempotency-Key": key})
     error_of(response, 400, "invalid_idempotency_key")

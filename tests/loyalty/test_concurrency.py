@@ -23,7 +23,7 @@ def test_sixty_threads_stamp_earn_redeem_void_one_card():
     earn = services.earn_points(card=card, purchase_amount=Decimal("100"), store=store, staff_user=staff).transaction
 
     jobs = []
-    for i in range(15):
+    for i in range(12):
         jobs.append(lambda: services.add_stamp(card=card, store=store, staff_user=staff))
         jobs.append(
             lambda i=i: services.earn_points(
@@ -51,7 +51,7 @@ def test_sixty_threads_stamp_earn_redeem_void_one_card():
     assert card.points_balance == sum(card.transactions.values_list("points_delta", flat=True))
     assert card.stamp_count == sum(card.transactions.values_list("stamps_delta", flat=True))
     stamps = sum(1 for r in applied if r.transaction.type == "stamp")
-    assert stamps == 15 and card.lifetime_stamps == 15
+    assert stamps == 12 and card.lifetime_stamps == 12
     # The earn was voided once only.
     assert sum(1 for r in applied if r.transaction.related_transaction_id == earn.pk) == 1
     assert not cards_out_of_balance().exists()
