@@ -362,6 +362,10 @@ def adjust_balance(
         if replay:
             return replay
         _ensure_manager(staff_user, card)
+        if points_delta and not card.program.uses_points:
+            raise conflict("points_not_enabled", "This program does not collect points.")
+        if stamps_delta and not card.program.uses_stamps:
+            raise conflict("stamps_not_enabled", "This program does not collect stamps.")
         if card.points_balance + points_delta < 0:
             raise conflict(
                 "insufficient_points",

@@ -343,3 +343,28 @@ def test_refused_operation_schedules_nothing(card, store, django_capture_on_comm
             services.redeem_stamps(card=card, store=store, staff_user=None)
     assert callbacks == []
     assert not WalletUpdate.objects.exists()
+
+
+def test_adjust_refuses_the_balance_a_program_does_not_keep(db):
+    stamps_card = make_card(kind="stamps")
+    stamps_owner = StaffMemberFactory(merchant=stamps_card.merchant, role="owner").user
+    refused(
+        "points_not_enabled",
+        services.adjust_balance,
+        card=stamps_card,
+        staff_user=stamps_owner,
+        reason="x",
+        points_delta=5,
+    )
+    points_card = make_card(kind="points")
+    points_owner = StaffMemberFactory(merchant=points_card.merchant, role="owner").user
+    refused(
+        "stamps_not_enabled",
+        services.adjust_balance,
+        card=points_card,
+        staff_user=points_owner,
+        reason="x",
+        stamps_delta=2,
+    )
+    result = services.adjust_balance(card=stamps_card, staff_user=stamps_owner, reason="paper card", stamps_delta=2)
+    assert result.card.stamp_count == 2
