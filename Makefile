@@ -47,8 +47,13 @@ test: lint
 	$(PY) manage.py makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest
 
+## bench: every benchmark, one table of figures beside their limits (needs PostgreSQL and Redis running;
+## DATABASE_URL/REDIS_URL default to postgres://postgres@127.0.0.1:5432/loyalty_bench and redis db 9)
 bench: install-dev
-	$(PY) bench/run.py
+	@command -v wrk >/dev/null || { echo "installing wrk (the HTTP load generator)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+		|| echo "WARNING: could not install wrk; the POS benchmark will say so"; }
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,22 +1,30 @@
 """POS throughput: the product under gunicorn against the raw-SQL limit measured by pgbench.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/loyalty_bench REDIS_URL=redis://127.0.0.1:6379/9 \
-        .venv/bin/python bench/pos_throughput.py [--duration 20] [--clients 8,32]
+        .venv/bin/python bench/pos_throughput.py [--duration 20] [--clients 8,32] [--workers 2 --threads 2]
 
-Needs PostgreSQL, Redis, wrk and pgbench. The product is served by gunicorn with the settings
-the README recommends for production (DEBUG off, persistent connections, Redis cache for the
-rate limiter, limits raised so the load is not refused). wrk (C, event loop, one Lua script)
-drives it: half the requests stamp, half earn points, on random cards of 10,000, each request
-with a fresh Idempotency-Key. pgbench runs the equivalent transaction in SQL on the same
-database with the same number of clients: lock the card row, update it, insert the ledger row
-and the wallet-outbox row.
+Needs PostgreSQL, Redis, wrk and pgbench. The product is served by gunicorn as the README
+recommends for production (DEBUG off, gthread workers, persistent database connections, Redis
+cache for the rate limiter with the limits raised so the load is not refused, the Celery nudge
+published to Redis after each commit). wrk (C, event loop, one Lua script, a few per cent of a
+core at these rates, so it is not the bottleneck) drives it: half the requests stamp, half earn
+points, on random cards of 10,000, each with a fresh Idempotency-Key as the POS page sends.
+pgbench runs the equivalent transaction in SQL on the same database with the same number of
+clients: lock the card row, update it, insert the ledger row and the wallet-outbox row.
+
+Every gunicorn thread is warmed up first (the first request of a worker imports the URLconf,
+DRF, the schema generator, httpx, Pillow: about a second; each thread opens its own database
+connection). CPU time is read from /proc for gunicorn's processes and for the PostgreSQL
+backends serving the benchmark database, and from rusage for wrk, so each figure comes with the
+CPU it cost per request: 2 cores divided by that cost is the ceiling of this machine.
 """
 
 import argparse
-import json
 import os
 import re
+import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,14 +34,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from common import ensure_postgres_database, print_table  # noqa: E402
+from common import (  # noqa: E402
+    BENCH_RATE_LIMITS,
+    emit_result,
+    ensure_postgres_database,
+    migrate,
+    print_table,
+    setup_django,
+)
 
 SLUG = "bench-pos"
 STAFF = 32
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = r"""
 local cards, tokens = {}, {}
@@ -104,19 +118,14 @@ END;
 
 def prepare(cards: int) -> dict:
     """The benchmark merchant: a program without cooldown, caps or PIN, 10,000 cards, staff with tokens."""
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from customers.models import Customer
     from loyalty.models import LoyaltyCard, LoyaltyProgram
     from merchants.models import Merchant, StaffMember, Store
 
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
+    migrate()
     merchant, _ = Merchant.objects.get_or_create(slug=SLUG, defaults={"name": "Bench POS"})
     store, _ = Store.objects.get_or_create(merchant=merchant, code="main", defaults={"name": "Main"})
     program, _ = LoyaltyProgram.objects.get_or_create(
@@ -161,20 +170,128 @@ def prepare(cards: int) -> dict:
     }
 
 
+def reset_outbox() -> None:
+    """The pending wallet updates earlier runs left (no worker delivers them here), so each run starts alike."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM wallet_walletupdate WHERE card_id IN "
+            "(SELECT id FROM loyalty_loyaltycard WHERE merchant_id = (SELECT id FROM merchants_merchant WHERE slug = %s))",
+            [SLUG],
+        )
+        cursor.execute("DELETE FROM loyalty_idempotencyrecord WHERE started_at < now() - interval '1 hour'")
+        cursor.execute("VACUUM ANALYZE loyalty_loyaltycard")
+        cursor.execute("VACUUM ANALYZE wallet_walletupdate")
+
+
+# --- CPU accounting -----------------------------------------------------------------------
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class CpuMeter:
+    """CPU seconds used by gunicorn (master and workers) and the database's backends between start and stop.
+
+    Backends come and go (Django closes a persistent connection after CONN_MAX_AGE), so they are
+    sampled twice a second in the background; a backend that ends between two samples loses at
+    most half a second of its CPU time from the count.
+    """
+
+    INTERVAL = 0.5
+
+    def __init__(self, server_pid: int | None, dbname: str):
+        import dj_database_url
+        import psycopg
+
+        self.server_pid, self.dbname = server_pid, dbname
+        config = dj_database_url.parse(os.environ["DATABASE_URL"])
+        self._connect = lambda: psycopg.connect(
+            host=config["HOST"] or None,
+            port=config["PORT"] or None,
+            user=config["USER"] or None,
+            password=config["PASSWORD"] or None,
+            dbname=config["NAME"],
+            autocommit=True,
+        )
+
+    def _server(self) -> dict[int, float]:
+        pids = [self.server_pid, *_children(self.server_pid)] if self.server_pid else []
+        return {pid: _proc_cpu_seconds(pid) for pid in pids}
+
+    def _backends(self, monitor) -> dict[int, float]:
+        rows = monitor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.dbname]
+        ).fetchall()
+        return {pid: _proc_cpu_seconds(pid) for (pid,) in rows}
+
+    def _watch(self) -> None:
+        with self._connect() as monitor:
+            while not self._stop.is_set():
+                for pid, cpu in self._backends(monitor).items():
+                    self.first_db.setdefault(pid, 0.0 if self.started_db else cpu)
+                    self.last_db[pid] = max(cpu, self.last_db.get(pid, 0.0))
+                self.started_db = True
+                self._stop.wait(self.INTERVAL)
+
+    def start(self) -> None:
+        import threading
+
+        self.first_db: dict[int, float] = {}
+        self.last_db: dict[int, float] = {}
+        self.started_db = False
+        self._stop = threading.Event()
+        self.before_server = self._server()
+        self.before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        while not self.started_db and self._thread.is_alive():
+            time.sleep(0.01)
+
+    def stop(self) -> dict:
+        after_server = self._server()
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._stop.set()
+        self._thread.join(timeout=10)
+        before_children = self.before_children
+        return {
+            "server": sum(cpu - self.before_server.get(pid, 0.0) for pid, cpu in after_server.items()),
+            "db": sum(self.last_db[pid] - self.first_db[pid] for pid in self.last_db),
+            "driver": (after_children.ru_utime + after_children.ru_stime)
+            - (before_children.ru_utime + before_children.ru_stime),
+        }
+
+
+# --- the product under gunicorn --------------------------------------------------------------
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_gunicorn(port: int, args: argparse.Namespace) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
-        "LOYALTY_RATE_LIMITS": "stamp=1000000/m,earn=1000000/m,redeem=1000000/m,void=1000000/m,adjust=1000000/m",
+        "LOYALTY_RATE_LIMITS": BENCH_RATE_LIMITS,
         "LOG_LEVEL": "WARNING",
     }
     command = [
@@ -183,22 +300,28 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        str(workers),
+        str(args.workers),
         "--worker-class",
-        "gthread",
+        args.worker_class,
         "--threads",
-        str(threads),
+        str(args.threads),
+        "--keep-alive",
+        str(args.keep_alive),
         "--log-level",
         "warning",
     ]
+    if args.preload:
+        command.append("--preload")
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    for _ in range(100):
+    for _ in range(300):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return process
         except OSError:
+            if process.poll() is not None:
+                raise SystemExit("gunicorn exited at start-up") from None
             time.sleep(0.1)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     raise SystemExit("gunicorn did not start")
 
 
@@ -211,25 +334,13 @@ def run_wrk(port: int, clients: int, seconds: int, files: dict) -> dict:
     }
     threads = min(2, clients)
     output = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(clients),
-            "-d",
-            f"{seconds}s",
-            "--timeout",
-            "5s",
-            "-s",
-            files["wrk"],
-            f"http://127.0.0.1:{port}",
-        ],
+        ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "-s", files["wrk"],
+         f"http://127.0.0.1:{port}"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
-    )
+    )  # fmt: skip
     match = re.search(
         r"RESULT requests=(\d+) seconds=([\d.]+) p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) errors=(\d+)", output.stdout
     )
@@ -239,6 +350,7 @@ def run_wrk(port: int, clients: int, seconds: int, files: dict) -> dict:
     if output.stderr.strip():
         print(output.stderr.strip(), file=sys.stderr)
     return {
+        "requests": int(requests),
         "rps": int(requests) / float(duration),
         "p50": float(p50),
         "p95": float(p95),
@@ -247,36 +359,30 @@ def run_wrk(port: int, clients: int, seconds: int, files: dict) -> dict:
     }
 
 
-def run_pgbench(clients: int, seconds: int, data: dict, script: str) -> float:
+def run_pgbench(clients: int, seconds: int, data: dict, script: str) -> dict:
     import dj_database_url
 
     config = dj_database_url.parse(os.environ["DATABASE_URL"])
     command = [
-        "pgbench",
-        "-n",
-        "-c",
-        str(clients),
-        "-j",
-        str(min(2, clients)),
-        "-T",
-        str(seconds),
-        "-f",
-        script,
-        "-h",
-        config["HOST"] or "127.0.0.1",
-        "-p",
-        str(config["PORT"] or 5432),
-        "-U",
-        config["USER"] or "postgres",
-    ]
+        "pgbench", "-n", "-c", str(clients), "-j", str(min(2, clients)), "-T", str(seconds), "-f", script,
+        "-h", config["HOST"] or "127.0.0.1", "-p", str(config["PORT"] or 5432), "-U", config["USER"] or "postgres",
+    ]  # fmt: skip
     for name in ("minid", "ncards", "merchant", "store", "staff"):
         command += ["-D", f"{name}={data[name]}"]
     env = {**os.environ, "PGPASSWORD": config["PASSWORD"] or ""}
     output = subprocess.run([*command, config["NAME"]], env=env, capture_output=True, text=True, check=True)
-    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output.stdout)
-    if not match:
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output.stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", output.stdout)
+    if not tps:
         raise SystemExit(f"pgbench said:\n{output.stdout}\n{output.stderr}")
-    return float(match.group(1))
+    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else None}
+
+
+def machine_busy() -> tuple[float, float]:
+    """Busy and total jiffies of all CPUs (from /proc/stat), to tell how loaded the machine was."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
 
 
 def main() -> None:
@@ -284,13 +390,22 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per measurement")
     parser.add_argument("--clients", default="8,32")
     parser.add_argument("--cards", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_GUNICORN_WORKERS", 4)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_GUNICORN_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_GUNICORN_THREADS", 2)))
+    parser.add_argument("--worker-class", default=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread"))
+    parser.add_argument("--keep-alive", type=int, default=int(os.environ.get("BENCH_GUNICORN_KEEP_ALIVE", 0)))
+    parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--skip-pgbench", action="store_true")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("bench/pos_throughput.py needs REDIS_URL (the rate limiter's shared cache)")
     ensure_postgres_database()
+    setup_django()
+    from django.db import connection
+
     data = prepare(args.cards)
+    reset_outbox()
+    dbname = connection.settings_dict["NAME"]
     folder = Path(tempfile.mkdtemp(prefix="bench-pos-"))
     files = {
         "cards": folder / "cards.txt",
@@ -303,36 +418,80 @@ def main() -> None:
     files["wrk"].write_text(WRK_SCRIPT)
     files["pgbench"].write_text(PGBENCH_SCRIPT)
     files = {k: str(v) for k, v in files.items()}
+    client_counts = [int(c) for c in args.clients.split(",")]
 
     port = free_port()
-    server = start_gunicorn(port, args.workers, args.threads)
-    rows = []
+    server = start_gunicorn(port, args)
+    results = []
     try:
-        run_wrk(port, 4, 3, files)  # warm up: connections, imports, caches
-        for clients in [int(c) for c in args.clients.split(",")]:
+        # Warm every worker and thread: more connections than threads, long enough for each to serve several.
+        run_wrk(port, max(client_counts + [args.workers * args.threads * 2]), 6, files)
+        for clients in client_counts:
+            meter = CpuMeter(server.pid, dbname)
+            busy_before = machine_busy()
+            meter.start()
             product = run_wrk(port, clients, args.duration, files)
-            raw = run_pgbench(clients, args.duration, data, files["pgbench"])
-            rows.append(
-                [
-                    f"{clients}",
-                    f"{product['rps']:.0f}",
-                    f"{product['p50']:.1f}",
-                    f"{product['p95']:.1f}",
-                    f"{product['p99']:.1f}",
-                    str(product["errors"]),
-                    f"{raw:.0f}",
-                    f"{product['rps'] / raw:.1%}",
-                ]
-            )
+            cpu = meter.stop()
+            busy_after = machine_busy()
+            busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+            requests = max(1, product["requests"])
+            row = {
+                "clients": clients,
+                **product,
+                "cpu_ms": {kind: seconds * 1000 / requests for kind, seconds in cpu.items()},
+                "machine_busy": busy,
+            }
+            if not args.skip_pgbench:
+                raw = run_pgbench(clients, args.duration, data, files["pgbench"])
+                row["pgbench_tps"] = raw["tps"]
+                row["ratio"] = product["rps"] / raw["tps"]
+            results.append(row)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    cores = os.cpu_count() or 1
+    table = []
+    for row in results:
+        cpu_total = sum(row["cpu_ms"].values())
+        table.append(
+            [
+                str(row["clients"]),
+                f"{row['rps']:.0f}",
+                f"{row['p50']:.1f}",
+                f"{row['p95']:.1f}",
+                f"{row['p99']:.1f}",
+                str(row["errors"]),
+                f"{row.get('pgbench_tps', 0):.0f}",
+                f"{row['ratio']:.1%}" if "ratio" in row else "-",
+                f"{row['cpu_ms']['server']:.1f} + {row['cpu_ms']['db']:.1f} + {row['cpu_ms']['driver']:.1f}",
+                f"{cores * 1000 / cpu_total:.0f}" if cpu_total else "-",
+                f"{row['machine_busy']:.0%}",
+            ]
+        )
     print_table(
-        f"POS throughput (gunicorn {args.workers} workers x {args.threads} threads, wrk, {args.duration}s each)",
-        ["clients", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "pgbench tps", "product/raw"],
-        rows,
+        f"POS throughput (gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads, keep-alive "
+        f"{args.keep_alive}s, wrk, {args.duration}s each, {cores} cores)",
+        ["clients", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "pgbench tps", "product/raw",
+         "CPU ms/req (app + db + wrk)", f"ceiling req/s ({cores} cores)", "machine busy"],
+        table,
+    )  # fmt: skip
+    emit_result(
+        "pos",
+        {
+            "workers": args.workers,
+            "threads": args.threads,
+            "worker_class": args.worker_class,
+            "keep_alive": args.keep_alive,
+            "duration": args.duration,
+            "rows": results,
+        },
     )
-    print(json.dumps({"pos": rows}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Public pages: the enrollment form and the customer's card page."""
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -182,11 +183,15 @@ def join_sent(request: HttpRequest, merchant_slug: str) -> HttpResponse:
 
 def qr_code_svg(data: str, title: str) -> SafeString:
     """The card's QR code as inline SVG, drawn here (no external service)."""
-    qr = segno.make(data, error="m")
     # segno escapes the title; the rest of the markup is its own.
-    return mark_safe(
-        qr.svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-code", title=title, dark="#000", light="#fff")
-    )
+    return mark_safe(_qr_code_markup(data, title))
+
+
+@functools.lru_cache(maxsize=2048)
+def _qr_code_markup(data: str, title: str) -> str:
+    # A card's QR never changes: drawn once per card and language in a process (40% of the page otherwise).
+    qr = segno.make(data, error="m")
+    return qr.svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-code", title=title, dark="#000", light="#fff")
 
 
 def _signed_points(delta: int) -> str:

@@ -94,10 +94,7 @@ def _claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> Id
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    merchant_id=merchant_id, user_id=user_id, key=key, request_hash=request_hash
-                )
+            return _insert_claim(merchant_id=merchant_id, user_id=user_id, key=key, request_hash=request_hash)
         except IntegrityError:
             pass  # the key is taken: look at who has it
         existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
@@ -125,6 +122,20 @@ def _claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> Id
                 "A request with this Idempotency-Key is still being processed; retry in a moment.",
             )
         time.sleep(POLL_SECONDS)
+
+
+def _insert_claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> IdempotencyRecord:
+    """Insert the claim, committed at once; IntegrityError when the key is taken.
+
+    Outside a transaction (a request in autocommit) the INSERT is its own transaction: one
+    round trip instead of BEGIN, INSERT, COMMIT. Inside one (a test, a caller's atomic block)
+    a savepoint keeps the failed INSERT from breaking the caller's transaction.
+    """
+    fields = {"merchant_id": merchant_id, "user_id": user_id, "key": key, "request_hash": request_hash}
+    if not transaction.get_connection().in_atomic_block:
+        return IdempotencyRecord.objects.create(**fields)
+    with transaction.atomic():
+        return IdempotencyRecord.objects.create(**fields)
 
 
 def _release(record: IdempotencyRecord) -> None:

@@ -151,16 +151,16 @@ def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
 
 
 def card_detail(card: LoyaltyCard, *, today: datetime.date | None = None) -> CardDetail:
-    """Two queries on top of the card (loaded with customer and program by ``pos_cards``)."""
+    """Two queries on top of the card (loaded with customer and program by ``pos_cards``); one for stamps only."""
     today = today or timezone.localdate()
     program = card.program
-    rewards = list(
-        Reward.objects.filter(program=program, is_active=True, points_cost__lte=card.points_balance).order_by(
-            "points_cost", "name"
+    rewards = []
+    if program.uses_points:  # a stamps-only program has no points to spend
+        rewards = list(
+            Reward.objects.filter(program=program, is_active=True, points_cost__lte=card.points_balance).order_by(
+                "points_cost", "name"
+            )
         )
-    )
-    if not program.uses_points:
-        rewards = []
     return CardDetail(
         card=card,
         birthday_week=is_birthday_week(card.customer.birth_date, today),

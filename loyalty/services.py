@@ -428,25 +428,32 @@ def _save_card(card: LoyaltyCard, *fields: str) -> None:
 
 
 def _record(card: LoyaltyCard, type_: str, **fields) -> LedgerResult:
-    if fields.get("idempotency_key") or fields.get("order_reference"):
-        # Another card may take the same key or order reference at this very moment;
-        # the unique indexes decide, and the loser gets the domain error.
-        try:
-            with transaction.atomic():
-                entry = _write_ledger(card, type_, **fields)
-        except IntegrityError as exc:
-            raise _unique_violation(card, fields) from exc
-    else:
+    try:
         entry = _write_ledger(card, type_, **fields)
+    except IntegrityError as exc:
+        # Another card took the same key or order reference at this very moment: the unique
+        # indexes decide, and the loser gets the domain error. Raising it aborts this
+        # operation's transaction (or its savepoint, when nested), so no savepoint of its own.
+        error = _unique_violation(exc, fields)
+        if error is None:
+            raise
+        raise error from exc
     schedule_pass_updates([card.pk])
     return LedgerResult(transaction=entry, card=card)
 
 
-def _unique_violation(card: LoyaltyCard, fields: dict) -> LoyaltyError:
-    key = fields.get("idempotency_key")
-    if key and LoyaltyTransaction.objects.filter(merchant_id=card.merchant_id, idempotency_key=key).exists():
+def _unique_violation(exc: IntegrityError, fields: dict) -> LoyaltyError | None:
+    """The domain error for the ledger's unique index ``exc`` is about, or None for anything else.
+
+    PostgreSQL names the index (``ledger_idempotency_key_unique_per_merchant``,
+    ``ledger_order_reference_earns_once``); SQLite's message names its columns.
+    """
+    problem = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or str(exc)
+    if fields.get("idempotency_key") and "idempotency_key" in problem:
         return conflict("idempotency_conflict", "This Idempotency-Key was already used for another operation.")
-    return _duplicate_order(fields.get("order_reference", ""))
+    if fields.get("order_reference") and "order_reference" in problem:
+        return _duplicate_order(fields["order_reference"])
+    return None
 
 
 def _write_ledger(

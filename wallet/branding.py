@@ -90,15 +90,40 @@ def logo_png(program: LoyaltyProgram, width: int, height: int, logo: Image.Image
     return _png(logo)
 
 
+# Drawn images per program branding, so passes of one program do not redraw the same PNGs
+# (three quarters of a pass's build time otherwise). Bounded; a process restart empties it.
+_PASS_IMAGES: dict[tuple, dict[str, bytes]] = {}
+_PASS_IMAGES_MAX = 256
+
+
+def _branding_key(program: LoyaltyProgram) -> tuple:
+    """Everything the images are drawn from; a new logo upload also moves ``updated_at``."""
+    return (
+        program.pk,
+        program.updated_at,
+        program.logo.name or "",
+        program.background_color,
+        program.foreground_color,
+        brand_name(program),
+    )
+
+
 def apple_pass_images(program: LoyaltyProgram) -> dict[str, bytes]:
     """icon and logo at 1x and 2x (Apple's sizes: icon 29pt, logo at most 160x50pt)."""
-    logo = _program_logo(program)
-    return {
-        "icon.png": square_png(program, 29, logo),
-        "icon@2x.png": square_png(program, 58, logo),
-        "logo.png": logo_png(program, 160, 50, logo),
-        "logo@2x.png": logo_png(program, 320, 100, logo),
-    }
+    key = _branding_key(program)
+    images = _PASS_IMAGES.get(key)
+    if images is None:
+        logo = _program_logo(program)
+        images = {
+            "icon.png": square_png(program, 29, logo),
+            "icon@2x.png": square_png(program, 58, logo),
+            "logo.png": logo_png(program, 160, 50, logo),
+            "logo@2x.png": logo_png(program, 320, 100, logo),
+        }
+        if len(_PASS_IMAGES) >= _PASS_IMAGES_MAX:
+            _PASS_IMAGES.clear()
+        _PASS_IMAGES[key] = images
+    return dict(images)
 
 
 def google_program_logo(program: LoyaltyProgram) -> bytes:

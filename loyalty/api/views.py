@@ -255,9 +255,17 @@ class CardViewSet(viewsets.GenericViewSet):
             if card.program.require_staff_pin:
                 verify_pin(staff=staff, pin=data.get("staff_pin"))
             result = apply(Operation(card, data["store"], request.user, key, data))
-            card = pos_cards(request.user).get(pk=result.card.pk)
-            row = transactions_for_display(card).get(pk=result.transaction.pk)
-            return 200, s.MutationOutput({"transaction": row, "card": card_detail(card)}).data
+            # The service's card is the row as it saved it (read under lock, then updated), with
+            # program and merchant; its customer is the one loaded above. No need to read it again.
+            after = result.card
+            after.customer = card.customer
+            detail = card_detail(after)
+            # The new ledger row is among the recent ones the detail has just read, with what a row
+            # shows; read it on its own only when it is not (a replay of an older operation).
+            row = next((t for t in detail.recent_transactions if t.pk == result.transaction.pk), None)
+            if row is None:
+                row = transactions_for_display(after).get(pk=result.transaction.pk)
+            return 200, s.MutationOutput({"transaction": row, "card": detail}).data
 
         if not key:
             status, body = perform()
