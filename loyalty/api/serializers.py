@@ -1,7 +1,7 @@
 """Input serializers (one per action) and the output shapes of the staff API.
 
 Inputs only parse and check what a request says; the rules (cooldown, balances, duplicate
-orders) live in loyalty/services.py. Outputs describe the contract, not the models.
+orders) live in loyalty/services/. Outputs describe the contract, not the models.
 """
 
 from decimal import Decimal

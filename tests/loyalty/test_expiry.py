@@ -335,7 +335,9 @@ def test_points_earned_while_the_job_holds_the_card_survive_it(monkeypatch):
     store = StoreFactory(merchant=program.merchant)
     card = inactive_card(program, since=datetime.timedelta(days=400), store=store, now=timezone.now())
     in_batch = threading.Event()
-    real_schedule = services.schedule_pass_updates
+    from loyalty.services import expiry
+
+    real_schedule = expiry.schedule_pass_updates
 
     def schedule_then_wait_for_the_cashier(card_ids):
         real_schedule(card_ids)
@@ -346,7 +348,7 @@ def test_points_earned_while_the_job_holds_the_card_survive_it(monkeypatch):
                 assert time.monotonic() < deadline, "the cashier never waited for the card"
                 time.sleep(0.02)
 
-    monkeypatch.setattr(services, "schedule_pass_updates", schedule_then_wait_for_the_cashier)
+    monkeypatch.setattr(expiry, "schedule_pass_updates", schedule_then_wait_for_the_cashier)
 
     def cashier():
         assert in_batch.wait(30), "the job never reached the card"

@@ -1,0 +1,82 @@
+"""Manual corrections by a manager or owner."""
+
+import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from loyalty.errors import conflict, invalid
+from loyalty.models import LoyaltyCard
+from loyalty.services.ledger import (
+    MAX_POINTS_PER_OPERATION,
+    MAX_STAMPS_PER_ADJUSTMENT,
+    LedgerResult,
+    Type,
+    ensure_manager,
+    lock_card,
+    record,
+    save_card,
+)
+from merchants.models import Store
+
+
+def adjust_balance(
+    *,
+    card: LoyaltyCard,
+    staff_user: AbstractBaseUser | None,
+    reason: str,
+    points_delta: int = 0,
+    stamps_delta: int = 0,
+    store: Store | None = None,
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+) -> LedgerResult:
+    """A manual correction by a manager or owner (or the platform operator)."""
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise invalid("reason_required", "An adjustment needs a reason.")
+    if not isinstance(points_delta, int) or not isinstance(stamps_delta, int):
+        raise invalid("invalid_input", "Adjustments are whole numbers.")
+    if points_delta == 0 and stamps_delta == 0:
+        raise invalid("invalid_input", "An adjustment changes points, stamps or both.")
+    if abs(points_delta) > MAX_POINTS_PER_OPERATION or abs(stamps_delta) > MAX_STAMPS_PER_ADJUSTMENT:
+        raise invalid("invalid_amount", "That adjustment is larger than any real correction.")
+    with transaction.atomic():
+        card, replay = lock_card(
+            card, idempotency_key, Type.POINTS_ADJUST if points_delta else Type.STAMPS_ADJUST, store
+        )
+        if replay:
+            return replay
+        ensure_manager(staff_user, card)
+        if points_delta and not card.program.uses_points:
+            raise conflict("points_not_enabled", "This program does not collect points.")
+        if stamps_delta and not card.program.uses_stamps:
+            raise conflict("stamps_not_enabled", "This program does not collect stamps.")
+        if card.points_balance + points_delta < 0:
+            raise conflict(
+                "insufficient_points",
+                f"The card has {card.points_balance} points; cannot remove {-points_delta}.",
+                points_balance=card.points_balance,
+            )
+        if card.stamp_count + stamps_delta < 0:
+            raise conflict(
+                "insufficient_stamps",
+                f"The card has {card.stamp_count} stamps; cannot remove {-stamps_delta}.",
+                stamp_count=card.stamp_count,
+            )
+        card.points_balance += points_delta
+        card.stamp_count += stamps_delta
+        save_card(card, "points_balance", "stamp_count")
+        return record(
+            card,
+            Type.POINTS_ADJUST if points_delta else Type.STAMPS_ADJUST,
+            points_delta=points_delta,
+            stamps_delta=stamps_delta,
+            store=store,
+            staff_user=staff_user,
+            idempotency_key=idempotency_key,
+            reason=reason,
+            now=now,
+        )

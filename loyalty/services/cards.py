@@ -1,0 +1,60 @@
+"""Issuing cards (with the welcome bonus) and switching them off."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers.models import Customer
+from loyalty.errors import conflict, invalid
+from loyalty.models import LoyaltyCard, LoyaltyProgram
+from loyalty.services.ledger import (
+    Type,
+    write_ledger,
+)
+from merchants.models import Store
+from wallet.outbox import schedule_pass_updates
+
+
+def issue_card(*, customer: Customer, program: LoyaltyProgram, store: Store | None = None) -> LoyaltyCard:
+    """Create the customer's card on the program and credit the welcome bonus."""
+    if customer.merchant_id != program.merchant_id:
+        raise invalid("merchant_mismatch", "The customer and the program belong to different merchants.")
+    if store is not None and store.merchant_id != program.merchant_id:
+        raise invalid("unknown_store", "That store does not belong to this merchant.")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                card = LoyaltyCard.objects.create(
+                    merchant_id=program.merchant_id, customer=customer, program=program, enrolled_at_store=store
+                )
+        except IntegrityError as exc:
+            raise conflict("card_exists", "This customer already has a card at this merchant.") from exc
+        bonus = program.welcome_bonus if program.uses_points else 0
+        if bonus:
+            card.points_balance = bonus
+            card.lifetime_points_earned = bonus
+            card.last_points_at = card.last_activity_at
+            card.save(update_fields=["points_balance", "lifetime_points_earned", "last_points_at", "updated_at"])
+        write_ledger(card, Type.WELCOME_BONUS, points_delta=bonus, store=store)
+        schedule_pass_updates([card.pk])
+    return card
+
+
+def set_cards_active(*, card_ids: list[int], active: bool) -> int:
+    with transaction.atomic():
+        cards = LoyaltyCard.objects.filter(pk__in=card_ids, deleted_at__isnull=True).exclude(is_active=active)
+        changed = list(cards.values_list("pk", flat=True))
+        LoyaltyCard.objects.filter(pk__in=changed).update(is_active=active, updated_at=timezone.now())
+        schedule_pass_updates(changed)
+    return len(changed)
+
+
+def soft_delete_cards(*, card_ids: list[int]) -> int:
+    """Delete cards for the customer while their ledger stays; the wallet pass turns inactive."""
+    with transaction.atomic():
+        changed = list(
+            LoyaltyCard.objects.filter(pk__in=card_ids, deleted_at__isnull=True).values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        LoyaltyCard.objects.filter(pk__in=changed).update(deleted_at=now, is_active=False, updated_at=now)
+        schedule_pass_updates(changed)
+    return len(changed)

@@ -1,0 +1,160 @@
+"""Points expiry after inactivity: batched, each batch its own transaction."""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.services.ledger import (
+    Type,
+)
+from wallet.outbox import schedule_pass_updates
+
+
+@dataclass
+class ExpiryReport:
+    cards: int = 0
+    points: int = 0
+
+
+def expiry_candidates(program: LoyaltyProgram, now: datetime.datetime):
+    """Cards of the program whose points are due to expire at `now` (strictly older than N days)."""
+    cutoff = now - datetime.timedelta(days=program.points_expiry_days)
+    return LoyaltyCard.objects.filter(
+        program=program, points_balance__gt=0, last_activity_at__lt=cutoff, deleted_at__isnull=True
+    )
+
+
+def expiring_programs(merchant_slug: str | None = None):
+    programs = LoyaltyProgram.objects.filter(
+        points_expiry_days__isnull=False, kind__in=[LoyaltyProgram.Kind.POINTS, LoyaltyProgram.Kind.HYBRID]
+    ).select_related("merchant")
+    if merchant_slug:
+        programs = programs.filter(merchant__slug=merchant_slug)
+    return programs.order_by("pk")
+
+
+def expire_points(
+    *,
+    merchant_slug: str | None = None,
+    now: datetime.datetime | None = None,
+    batch_size: int | None = None,
+    on_batch: Callable[[ExpiryReport], None] | None = None,
+) -> ExpiryReport:
+    """Expire the points of every card inactive for longer than its program allows.
+
+    Works in batches, each its own transaction that locks its cards and skips cards a
+    cashier holds right now (they are active, so not expiring). A card whose activity
+    moved after the candidates were chosen no longer matches the locked query, and a
+    balance already at zero is never chosen, so a rerun, a concurrent run or a run after
+    a crash half-way expires nothing twice. `on_batch` is called after each committed batch
+    with the running totals.
+    """
+    now = now or timezone.now()
+    batch_size = batch_size or settings.LOYALTY_EXPIRY_BATCH_SIZE
+    report = ExpiryReport()
+    for program in expiring_programs(merchant_slug):
+        while True:
+            cards, points = _expire_batch(program, now, batch_size)
+            if not cards:
+                break
+            report.cards += cards
+            report.points += points
+            if on_batch:
+                on_batch(report)
+    return report
+
+
+def _expire_batch(program: LoyaltyProgram, now: datetime.datetime, batch_size: int) -> tuple[int, int]:
+    with transaction.atomic(durable=True):
+        if connection.vendor == "postgresql":
+            expired = _expire_batch_set_based(program, now, batch_size)
+        else:
+            expired = _expire_batch_orm(program, now, batch_size)
+        card_ids = [pk for pk, _ in expired]
+        schedule_pass_updates(card_ids)
+        return len(card_ids), sum(points for _, points in expired)
+
+
+def _expiry_reason(program: LoyaltyProgram) -> str:
+    return f"No activity for {program.points_expiry_days} days"
+
+
+def _expire_batch_orm(program: LoyaltyProgram, now: datetime.datetime, batch_size: int) -> list[tuple[int, int]]:
+    rows = list(
+        expiry_candidates(program, now)
+        .select_for_update(skip_locked=True, no_key=True)
+        .order_by()
+        .values_list("pk", "points_balance", "stamp_count")[:batch_size]
+    )
+    if not rows:
+        return []
+    reason = _expiry_reason(program)
+    LoyaltyTransaction.objects.bulk_create(
+        [
+            LoyaltyTransaction(
+                card_id=pk,
+                merchant_id=program.merchant_id,
+                type=Type.POINTS_EXPIRE,
+                points_delta=-balance,
+                stamps_after=stamps,
+                points_after=0,
+                reason=reason,
+                created_at=now,
+            )
+            for pk, balance, stamps in rows
+        ],
+        batch_size=1000,
+    )
+    LoyaltyCard.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(points_balance=0, updated_at=timezone.now())
+    return [(pk, balance) for pk, balance, _ in rows]
+
+
+def _expire_batch_set_based(program: LoyaltyProgram, now: datetime.datetime, batch_size: int) -> list[tuple[int, int]]:
+    """PostgreSQL: lock, zero and write the ledger rows of one batch in a single statement.
+
+    The same rows as expiry_candidates(), locked FOR NO KEY UPDATE SKIP LOCKED as the ORM
+    path does (PostgreSQL re-checks the conditions on a row updated since the snapshot, so
+    a card that just gained activity or was just expired drops out of the batch).
+    """
+    card_table = connection.ops.quote_name(LoyaltyCard._meta.db_table)
+    ledger_table = connection.ops.quote_name(LoyaltyTransaction._meta.db_table)
+    sql = f"""
+        WITH batch AS MATERIALIZED (
+            SELECT id, points_balance, stamp_count FROM {card_table}
+            WHERE program_id = %(program)s AND points_balance > 0
+              AND last_activity_at < %(cutoff)s AND deleted_at IS NULL
+            LIMIT %(limit)s
+            FOR NO KEY UPDATE SKIP LOCKED
+        ), expired AS (
+            UPDATE {card_table} AS card SET points_balance = 0, updated_at = %(updated_at)s
+            FROM batch WHERE card.id = batch.id
+            RETURNING card.id, batch.points_balance AS points, batch.stamp_count AS stamps
+        ), ledger AS (
+            INSERT INTO {ledger_table} (
+                card_id, merchant_id, type, stamps_delta, points_delta, stamps_after, points_after,
+                order_reference, reason, idempotency_key, created_at
+            )
+            SELECT id, %(merchant)s, %(type)s, 0, -points, stamps, 0, '', %(reason)s, '', %(now)s FROM expired
+        )
+        SELECT id, points FROM expired
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "program": program.pk,
+                "cutoff": now - datetime.timedelta(days=program.points_expiry_days),
+                "limit": batch_size,
+                "updated_at": timezone.now(),
+                "merchant": program.merchant_id,
+                "type": Type.POINTS_EXPIRE.value,
+                "reason": _expiry_reason(program),
+                "now": now,
+            },
+        )
+        return cursor.fetchall()

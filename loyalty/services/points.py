@@ -1,0 +1,198 @@
+"""Points: earn from a purchase, redeem a reward or an amount, void on a return."""
+
+import datetime
+import math
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from loyalty.errors import conflict, invalid
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
+from loyalty.services.ledger import (
+    LedgerResult,
+    Type,
+    clean_amount,
+    clean_points,
+    duplicate_order,
+    lock_card,
+    record,
+    save_card,
+)
+from merchants.models import Store
+
+
+def points_for_purchase(program: LoyaltyProgram, purchase_amount: Decimal) -> int:
+    return math.floor(purchase_amount * program.points_per_euro)
+
+
+def earn_points(
+    *,
+    card: LoyaltyCard,
+    purchase_amount: Decimal,
+    store: Store | None,
+    staff_user: AbstractBaseUser | None,
+    order_reference: str = "",
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+) -> LedgerResult:
+    now = now or timezone.now()
+    purchase_amount = clean_amount(purchase_amount)
+    order_reference = (order_reference or "").strip()
+    with transaction.atomic():
+        card, replay = lock_card(card, idempotency_key, Type.POINTS_EARN, store)
+        if replay:
+            return replay
+        program = card.program
+        if not program.uses_points:
+            raise conflict("points_not_enabled", "This program does not collect points.")
+        if purchase_amount < program.min_purchase:
+            raise conflict(
+                "below_min_purchase",
+                f"Purchases below €{program.min_purchase} do not earn points.",
+                min_purchase=str(program.min_purchase),
+            )
+        if (
+            order_reference
+            and LoyaltyTransaction.objects.filter(
+                merchant_id=card.merchant_id, type=Type.POINTS_EARN, order_reference=order_reference
+            ).exists()
+        ):
+            raise duplicate_order(order_reference)
+        points = points_for_purchase(program, purchase_amount)
+        card.points_balance += points
+        card.lifetime_points_earned += points
+        card.last_points_at = now
+        card.last_activity_at = now
+        save_card(card, "points_balance", "lifetime_points_earned", "last_points_at", "last_activity_at")
+        return record(
+            card,
+            Type.POINTS_EARN,
+            points_delta=points,
+            store=store,
+            staff_user=staff_user,
+            idempotency_key=idempotency_key,
+            purchase_amount=purchase_amount,
+            order_reference=order_reference,
+            now=now,
+        )
+
+
+def redeem_points(
+    *,
+    card: LoyaltyCard,
+    store: Store | None,
+    staff_user: AbstractBaseUser | None,
+    reward: Reward | None = None,
+    points: int | None = None,
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+) -> LedgerResult:
+    now = now or timezone.now()
+    if (reward is None) == (points is None):
+        raise invalid("invalid_input", "Redeem either a reward or an amount of points.")
+    if points is not None:
+        points = clean_points(points)
+    with transaction.atomic():
+        card, replay = lock_card(card, idempotency_key, Type.POINTS_REDEEM, store)
+        if replay:
+            return replay
+        program = card.program
+        if not program.uses_points:
+            raise conflict("points_not_enabled", "This program does not collect points.")
+        if reward is not None:
+            if reward.program_id != program.pk or not reward.is_active:
+                raise invalid("unknown_reward", "That reward is not in this card's catalogue.")
+            points = reward.points_cost
+        if card.points_balance < points:
+            raise conflict(
+                "insufficient_points",
+                f"The card has {card.points_balance} points; this needs {points}.",
+                points_balance=card.points_balance,
+                points_required=points,
+            )
+        card.points_balance -= points
+        card.lifetime_points_redeemed += points
+        card.last_redemption_at = now
+        card.last_activity_at = now
+        save_card(card, "points_balance", "lifetime_points_redeemed", "last_redemption_at", "last_activity_at")
+        return record(
+            card,
+            Type.POINTS_REDEEM,
+            points_delta=-points,
+            store=store,
+            staff_user=staff_user,
+            idempotency_key=idempotency_key,
+            reward=reward,
+            reason=reward.name if reward else "",
+            now=now,
+        )
+
+
+def void_points(
+    *,
+    card: LoyaltyCard,
+    store: Store | None,
+    staff_user: AbstractBaseUser | None,
+    earn_transaction_id: int | None = None,
+    points: int | None = None,
+    reason: str = "",
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+) -> LedgerResult:
+    """Take back points on a return, against an earn transaction or as an amount.
+
+    An earn is voided once, taking back its points but never more than the balance (the
+    customer may have spent some already). An amount above the balance is refused.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if (earn_transaction_id is None) == (points is None):
+        raise invalid("invalid_input", "Void either an earn transaction or an amount of points.")
+    if points is not None:
+        points = clean_points(points)
+        if not reason:
+            raise invalid("reason_required", "Say why these points are voided.")
+    with transaction.atomic():
+        card, replay = lock_card(card, idempotency_key, Type.POINTS_VOID, store)
+        if replay:
+            return replay
+        earn = None
+        if earn_transaction_id is not None:
+            earn = LoyaltyTransaction.objects.filter(pk=earn_transaction_id, card=card, type=Type.POINTS_EARN).first()
+            if earn is None:
+                raise invalid("unknown_transaction", "That earn transaction is not on this card.")
+            if earn.reversals.filter(type=Type.POINTS_VOID).exists():
+                raise conflict("already_voided", "The points of that purchase were already voided.")
+            if card.points_balance == 0:
+                raise conflict(
+                    "insufficient_points",
+                    "The card has no points left to take back.",
+                    points_balance=0,
+                    points_required=earn.points_delta,
+                )
+            points = min(earn.points_delta, card.points_balance)
+            if not reason:
+                reason = f"Return of order {earn.order_reference}" if earn.order_reference else "Return"
+        elif card.points_balance < points:
+            raise conflict(
+                "insufficient_points",
+                f"The card has {card.points_balance} points; cannot void {points}.",
+                points_balance=card.points_balance,
+                points_required=points,
+            )
+        card.points_balance -= points
+        card.lifetime_points_voided += points
+        save_card(card, "points_balance", "lifetime_points_voided")
+        return record(
+            card,
+            Type.POINTS_VOID,
+            points_delta=-points,
+            store=store,
+            staff_user=staff_user,
+            idempotency_key=idempotency_key,
+            related_transaction=earn,
+            reason=reason,
+            now=now,
+        )
