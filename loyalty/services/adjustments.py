@@ -16,6 +16,8 @@ from loyalty.services.ledger import (
     ensure_manager,
     lock_card,
     record,
+    require_points,
+    require_stamps,
     save_card,
 )
 from merchants.models import Store
@@ -50,10 +52,10 @@ def adjust_balance(
         if replay:
             return replay
         ensure_manager(staff_user, card)
-        if points_delta and not card.program.uses_points:
-            raise conflict("points_not_enabled", "This program does not collect points.")
-        if stamps_delta and not card.program.uses_stamps:
-            raise conflict("stamps_not_enabled", "This program does not collect stamps.")
+        if points_delta:
+            require_points(card.program)
+        if stamps_delta:
+            require_stamps(card.program)
         if card.points_balance + points_delta < 0:
             raise conflict(
                 "insufficient_points",

@@ -11,7 +11,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from loyalty.errors import LoyaltyError, conflict, forbidden, invalid
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from merchants.models import StaffMember, Store
 from wallet.outbox import schedule_pass_updates
 
@@ -53,6 +53,16 @@ def lock_card(
     if not (locked.program.is_active and locked.merchant.is_active):
         raise conflict("card_inactive", "This card's loyalty program is not active.")
     return locked, None
+
+
+def require_stamps(program: LoyaltyProgram) -> None:
+    if not program.uses_stamps:
+        raise conflict("stamps_not_enabled", "This program does not collect stamps.")
+
+
+def require_points(program: LoyaltyProgram) -> None:
+    if not program.uses_points:
+        raise conflict("points_not_enabled", "This program does not collect points.")
 
 
 def save_card(card: LoyaltyCard, *fields: str) -> None:

@@ -18,6 +18,7 @@ from loyalty.services.ledger import (
     duplicate_order,
     lock_card,
     record,
+    require_points,
     save_card,
 )
 from merchants.models import Store
@@ -45,8 +46,7 @@ def earn_points(
         if replay:
             return replay
         program = card.program
-        if not program.uses_points:
-            raise conflict("points_not_enabled", "This program does not collect points.")
+        require_points(program)
         if purchase_amount < program.min_purchase:
             raise conflict(
                 "below_min_purchase",
@@ -99,8 +99,7 @@ def redeem_points(
         if replay:
             return replay
         program = card.program
-        if not program.uses_points:
-            raise conflict("points_not_enabled", "This program does not collect points.")
+        require_points(program)
         if reward is not None:
             if reward.program_id != program.pk or not reward.is_active:
                 raise invalid("unknown_reward", "That reward is not in this card's catalogue.")

@@ -15,6 +15,7 @@ from loyalty.services.ledger import (
     human_wait,
     lock_card,
     record,
+    require_stamps,
     save_card,
 )
 from merchants.models import Store
@@ -34,8 +35,7 @@ def add_stamp(
         if replay:
             return replay
         program = card.program
-        if not program.uses_stamps:
-            raise conflict("stamps_not_enabled", "This program does not collect stamps.")
+        require_stamps(program)
         if program.stamp_cooldown_minutes and card.last_stamp_at:
             ready_at = card.last_stamp_at + datetime.timedelta(minutes=program.stamp_cooldown_minutes)
             if now < ready_at:
@@ -84,8 +84,7 @@ def redeem_stamps(
         if replay:
             return replay
         program = card.program
-        if not program.uses_stamps:
-            raise conflict("stamps_not_enabled", "This program does not collect stamps.")
+        require_stamps(program)
         if card.stamp_count < program.stamps_target:
             raise conflict(
                 "insufficient_stamps",
