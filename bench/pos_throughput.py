@@ -12,6 +12,12 @@ points, on random cards of 10,000, each with a fresh Idempotency-Key as the POS 
 pgbench runs the equivalent transaction in SQL on the same database with the same number of
 clients: lock the card row, update it, insert the ledger row and the wallet-outbox row.
 
+The floor beside them is the same server answering its cheapest authenticated call,
+GET /api/v1/staff/me/ (token, staff membership, a small JSON answer, no business work), with the
+same clients: no POS operation can be faster than that on this machine. With N clients waiting
+for their answers, mean latency is N / throughput (Little's law), so the table also prints the
+throughput a 50 ms p99 would need.
+
 Every gunicorn thread is warmed up first (the first request of a worker imports the URLconf,
 DRF, the schema generator, httpx, Pillow: about a second; each thread opens its own database
 connection). CPU time is read from /proc for gunicorn's processes and for the PostgreSQL
@@ -65,10 +71,14 @@ function init(args)
   math.randomseed(id * 7919 + os.time())
   counter, errors = 0, 0
   token = tokens[((id - 1) % #tokens) + 1]
+  floor = os.getenv("BENCH_MODE") == "floor"
 end
 
 function request()
   counter = counter + 1
+  if floor then
+    return wrk.format("GET", "/api/v1/staff/me/", {["Authorization"] = "Token " .. token})
+  end
   local card = cards[math.random(#cards)]
   local headers = {
     ["Content-Type"] = "application/json",
@@ -325,9 +335,11 @@ def start_gunicorn(port: int, args: argparse.Namespace) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def run_wrk(port: int, clients: int, seconds: int, files: dict) -> dict:
+def run_wrk(port: int, clients: int, seconds: int, files: dict, *, floor: bool = False) -> dict:
+    """Stamps and earns on random cards, or with ``floor`` the cheapest authenticated call (staff/me)."""
     env = {
         **os.environ,
+        "BENCH_MODE": "floor" if floor else "pos",
         "BENCH_CARDS": files["cards"],
         "BENCH_TOKENS": files["tokens"],
         "BENCH_RUN": secrets.token_hex(4),
@@ -441,6 +453,10 @@ def main() -> None:
                 "cpu_ms": {kind: seconds * 1000 / requests for kind, seconds in cpu.items()},
                 "machine_busy": busy,
             }
+            # The floor: the cheapest authenticated call of the same server (token, staff member,
+            # a small JSON answer, no business work), at the same client count.
+            floor = run_wrk(port, clients, args.duration, files, floor=True)
+            row["floor"] = {name: floor[name] for name in ("rps", "p50", "p99", "errors")}
             if not args.skip_pgbench:
                 raw = run_pgbench(clients, args.duration, data, files["pgbench"])
                 row["pgbench_tps"] = raw["tps"]
@@ -471,6 +487,8 @@ def main() -> None:
                 f"{row['ratio']:.1%}" if "ratio" in row else "-",
                 f"{row['cpu_ms']['server']:.1f} + {row['cpu_ms']['db']:.1f} + {row['cpu_ms']['driver']:.1f}",
                 f"{cores * 1000 / cpu_total:.0f}" if cpu_total else "-",
+                f"{row['floor']['rps']:.0f} / {row['floor']['p99']:.1f}",
+                f"{row['clients'] / 0.050:.0f}",
                 f"{row['machine_busy']:.0%}",
             ]
         )
@@ -478,9 +496,15 @@ def main() -> None:
         f"POS throughput (gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads, keep-alive "
         f"{args.keep_alive}s, wrk, {args.duration}s each, {cores} cores)",
         ["clients", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "pgbench tps", "product/raw",
-         "CPU ms/req (app + db + wrk)", f"ceiling req/s ({cores} cores)", "machine busy"],
+         "CPU ms/req (app + db + wrk)", f"ceiling req/s ({cores} cores)", "floor req/s / p99 ms",
+         "req/s a 50 ms p99 needs", "machine busy"],
         table,
     )  # fmt: skip
+    print(
+        "floor: GET /api/v1/staff/me/ on the same server and clients (token auth and a JSON answer, no business work)."
+        "\nWith N clients each waiting for its answer, the mean latency is N / req/s (Little's law): a p99 under"
+        " 50 ms needs at least N / 0.050 s requests per second, and more since p99 is above the mean."
+    )
     emit_result(
         "pos",
         {

@@ -175,6 +175,18 @@ def summary_rows(results: dict) -> list[list[str]]:
             rows.append(
                 [f"POS {clients} clients: errors", str(row["errors"]), "", "", "0", verdict(row["errors"] == 0)]
             )
+            if "floor" in row:
+                floor = row["floor"]
+                rows.append(
+                    [
+                        f"floor, {clients} clients: GET staff/me/ req/s; p50 / p99 ms",
+                        f"{floor['rps']:.0f}; {floor['p50']:.0f} / {floor['p99']:.0f}",
+                        "the cheapest authenticated call of the same server (token, staff, JSON)",
+                        f"POS = {row['rps'] / floor['rps']:.0%} of it" if floor["rps"] else "-",
+                        "",
+                        "-",
+                    ]
+                )
             rows.append(
                 [
                     f"POS {clients} clients: CPU ms per request",

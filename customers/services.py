@@ -91,6 +91,13 @@ def enroll_customer(
         return Enrollment(card=card, created=True, new_customer=new_customer)
 
 
+def remember_language(*, customer_id: int, language: str) -> bool:
+    """Store the language the customer chose (one of settings.LANGUAGES); anything else changes nothing."""
+    if language not in dict(settings.LANGUAGES):
+        return False
+    return bool(Customer.objects.filter(pk=customer_id).update(preferred_language=language))
+
+
 # --- the "your card" emails ---------------------------------------------------------------
 
 CARD_LINK_EMAIL_COOLDOWN_SECONDS = 10 * 60

@@ -24,6 +24,7 @@ urlpatterns = [
     path("join/<slug:merchant_slug>/", views.join, name="join"),
     path("join/<slug:merchant_slug>/sent/", views.join_sent, name="join-sent"),
     path("card/<card_token:qr_code_data>/", views.card_page, name="card"),
+    path("card/<card_token:qr_code_data>/language/", views.card_language, name="card-language"),
     # The public pages' language switcher (Django's view: POST language + next, sets the cookie).
     path("language/", set_language, name="set-language"),
 ]

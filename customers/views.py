@@ -9,12 +9,14 @@ import segno
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.i18n import set_language
 from django_ratelimit.core import is_ratelimited
 
 from customers import services
@@ -263,8 +265,18 @@ def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
         "wallet": _wallet_links(card),
         "birthday_week": is_birthday_week(card.customer.birth_date, timezone.localdate()),
         "card_usable": card.is_active and program.is_active and card.merchant.is_active,
+        "language_switch_url": reverse("customers:card-language", args=[card.qr_code_data]),
     }
     response = render(request, "customers/card.html", context)
     # The address is the card's secret: keep it out of search engines and shared caches.
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+@require_POST
+def card_language(request: HttpRequest, qr_code_data: str) -> HttpResponse:
+    """The card page's language switch: sets the cookie like on every page, and the customer's
+    emails follow the choice from now on."""
+    card = get_object_or_404(LoyaltyCard.objects.alive(), qr_code_data=qr_code_data)
+    services.remember_language(customer_id=card.customer_id, language=request.POST.get("language", ""))
+    return set_language(request)

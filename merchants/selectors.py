@@ -11,11 +11,19 @@ from merchants.models import Merchant, StaffMember
 
 
 def staff_member_for(user: AbstractBaseUser | None) -> StaffMember | None:
-    """The user's staff membership, cached on the user object for the request."""
+    """The user's staff membership (with its merchant), read once per user object.
+
+    API token authentication loads it with the user (``select_related``); otherwise, as for
+    a session user, it is read here and cached on the user for the rest of the request.
+    """
     if user is None or not user.is_authenticated:
         return None
     if not hasattr(user, "_staff_member_cache"):
-        user._staff_member_cache = StaffMember.objects.select_related("merchant").filter(user=user).first()
+        if user._meta.get_field("staff_member").is_cached(user):
+            member = getattr(user, "staff_member", None)  # None: select_related found no row
+        else:
+            member = StaffMember.objects.select_related("merchant").filter(user=user).first()
+        user._staff_member_cache = member
     return user._staff_member_cache
 
 

@@ -15,7 +15,12 @@ from wallet.outbox import schedule_pass_updates
 
 
 def issue_card(*, customer: Customer, program: LoyaltyProgram, store: Store | None = None) -> LoyaltyCard:
-    """Create the customer's card on the program and credit the welcome bonus."""
+    """Create the customer's card on the program and credit the welcome bonus.
+
+    The bonus is for joining, once per customer: a card issued after an earlier one was deleted
+    starts at zero (its ledger still gets the welcome row, with no points), so leaving and
+    joining again is not a way to collect it twice.
+    """
     if customer.merchant_id != program.merchant_id:
         raise invalid("merchant_mismatch", "The customer and the program belong to different merchants.")
     if store is not None and store.merchant_id != program.merchant_id:
@@ -28,7 +33,8 @@ def issue_card(*, customer: Customer, program: LoyaltyProgram, store: Store | No
                 )
         except IntegrityError as exc:
             raise conflict("card_exists", "This customer already has a card at this merchant.") from exc
-        bonus = program.welcome_bonus if program.uses_points else 0
+        rejoining = LoyaltyCard.objects.filter(customer=customer).exclude(pk=card.pk).exists()
+        bonus = program.welcome_bonus if program.uses_points and not rejoining else 0
         if bonus:
             card.points_balance = bonus
             card.lifetime_points_earned = bonus

@@ -191,3 +191,35 @@ def test_card_page_query_count_is_fixed(client, card, program, store, cashier, d
     with override_settings(**WALLETS_OFF):
         with django_assert_num_queries(3):
             assert client.get(card_url(card)).status_code == 200
+
+
+# --- language ------------------------------------------------------------------------------------
+
+
+def test_card_page_language_switch_is_remembered_for_the_customers_emails(client, card):
+    page = client.get(card_url(card)).content.decode()
+    switch_url = f"/card/{card.qr_code_data}/language/"
+    assert f'action="{switch_url}"' in page
+    response = client.post(switch_url, {"language": "fr", "next": card_url(card)})
+    assert response.status_code == 302 and response["Location"] == card_url(card)
+    card.customer.refresh_from_db()
+    assert card.customer.preferred_language == "fr"
+    assert '<html lang="fr">' in client.get(card_url(card)).content.decode()
+
+
+@pytest.mark.parametrize("language", ["", "xx", "fr-FR' OR 1=1"])
+def test_card_page_language_switch_ignores_unknown_languages(client, card, language):
+    response = client.post(f"/card/{card.qr_code_data}/language/", {"language": language, "next": card_url(card)})
+    assert response.status_code == 302
+    card.customer.refresh_from_db()
+    assert card.customer.preferred_language == "en"
+
+
+def test_card_page_language_switch_needs_a_live_card_and_a_post(client, card):
+    url = f"/card/{card.qr_code_data}/language/"
+    assert client.get(url).status_code == 405
+    assert client.post("/card/not-a-card/language/", {"language": "fr"}).status_code == 404
+    services.soft_delete_cards(card_ids=[card.pk])
+    assert client.post(url, {"language": "fr"}).status_code == 404
+    card.customer.refresh_from_db()
+    assert card.customer.preferred_language == "en"

@@ -196,6 +196,23 @@ def test_customer_registered_by_the_shop_without_a_card_gets_it_by_email_only(
     assert Customer.objects.get().first_name == "Registered"
 
 
+def test_joining_again_after_the_card_was_deleted_gives_a_new_card_without_a_second_bonus(
+    client, join_url, program, django_capture_on_commit_callbacks, mailoutbox
+):
+    from loyalty import services
+
+    customer = CustomerFactory(merchant=program.merchant, email="ada.lovelace@example.com")
+    deleted = make_card(program=program, customer=customer)
+    services.soft_delete_cards(card_ids=[deleted.pk])
+    response = post(client, join_url, form_data(), django_capture_on_commit_callbacks)
+    assert response["Location"] == f"{join_url}sent/"
+    card = LoyaltyCard.objects.alive().get()
+    assert card.pk != deleted.pk and card.customer == customer
+    assert card.points_balance == 0
+    [email] = mailoutbox
+    assert f"/card/{card.qr_code_data}/" in email.body
+
+
 def test_same_email_at_another_merchant_gets_its_own_card(client, join_url, django_capture_on_commit_callbacks):
     other = ProgramFactory(welcome_bonus=5)
     make_card(program=other, customer=CustomerFactory(merchant=other.merchant, email="ada.lovelace@example.com"))

@@ -118,6 +118,13 @@ def test_bad_token_is_401(db):
     error_of(client.get("/api/v1/cards/lookup/?q=x"), 401, "authentication_failed")
 
 
+def test_token_of_a_deactivated_user_is_401(cashier, card):
+    client = client_for(cashier)
+    cashier.user.is_active = False
+    cashier.user.save(update_fields=["is_active"])
+    error_of(client.get(f"/api/v1/cards/{card.card_number}/"), 401, "authentication_failed")
+
+
 def test_user_without_staff_membership_is_403(card):
     user = UserFactory()
     client = APIClient()
@@ -309,9 +316,9 @@ def _busy_card(program, store, cashier):
     return card
 
 
-# Token -> user (1), staff membership (1), then the card with customer and program (1),
-# affordable rewards (1), recent transactions with store, staff, reward and voided points (1).
-DETAIL_QUERIES = 5
+# Token with its user, staff membership and merchant (1), then the card with customer and
+# program (1), affordable rewards (1), recent transactions with store, staff, reward and voided points (1).
+DETAIL_QUERIES = 4
 
 
 def test_detail_query_count_is_fixed(api, program, store, cashier, django_assert_num_queries):
@@ -337,8 +344,8 @@ def test_lookup_query_count_is_fixed(api, program, store, cashier, django_assert
 
 def test_transactions_query_count_is_fixed(api, program, store, cashier, django_assert_num_queries):
     card = _busy_card(program, store, cashier)
-    # token, staff, card, count, page
-    with django_assert_num_queries(5):
+    # token with user and staff, card, count, page
+    with django_assert_num_queries(4):
         assert api.get(f"/api/v1/cards/{card.card_number}/transactions/").status_code == 200
 
 

@@ -54,6 +54,19 @@ def test_issue_card_refuses_second_card(db):
     assert card.customer.cards.count() == 1
 
 
+def test_card_issued_again_after_a_deleted_one_gets_no_second_welcome_bonus(db):
+    first = make_card(welcome_bonus=25)
+    services.soft_delete_cards(card_ids=[first.pk])
+    second = services.issue_card(customer=first.customer, program=first.program)
+    second.refresh_from_db()
+    assert second.pk != first.pk
+    assert (second.points_balance, second.lifetime_points_earned) == (0, 0)
+    [row] = ledger(second)
+    assert (row.type, row.points_delta) == (Type.WELCOME_BONUS, 0)
+    first.refresh_from_db()
+    assert first.points_balance == 25  # the deleted card keeps its history
+
+
 def test_stamps_program_gives_no_welcome_points(db):
     card = make_card(kind="stamps", welcome_bonus=30)
     assert card.points_balance == 0

@@ -2,6 +2,7 @@
 
 import google.auth.jwt
 import pytest
+from django.core.cache import cache
 
 from loyalty import services
 from tests.factories import make_card
@@ -10,6 +11,7 @@ from tests.wallet.conftest import PUBLIC_BASE_URL
 from wallet.google import save_url, sync_card_object
 from wallet.google.client import GoogleWalletError, WalletObjectsClient
 from wallet.google.resources import class_id, object_body, object_id
+from wallet.google.sync import GOOGLE_DOWN_CACHE_KEY
 from wallet.links import wallet_links
 from wallet.models import GoogleWalletClass
 
@@ -160,6 +162,23 @@ def test_no_link_when_google_is_down(google_wallet, card):
     assert save_url(card) is None
     card.refresh_from_db()
     assert card.google_object_id == ""
+
+
+def test_after_google_failed_the_next_first_views_do_not_wait_for_it(google_wallet, card, program):
+    google_wallet.fail_next(503)
+    assert save_url(card) is None
+    asked = len(google_wallet.requests)
+    other = make_card(program=program)
+    assert save_url(other) is None
+    assert len(google_wallet.requests) == asked  # not asked again within the minute
+    cache.delete(GOOGLE_DOWN_CACHE_KEY)  # the minute is over
+    assert save_url(other).startswith(SAVE_PREFIX)
+
+
+def test_a_refusal_from_google_does_not_hide_the_button_of_other_cards(google_wallet, card, program):
+    google_wallet.fail_next(403)
+    assert save_url(card) is None
+    assert save_url(make_card(program=program)).startswith(SAVE_PREFIX)
 
 
 def test_wallet_links_show_google_when_enabled(google_wallet, card):

@@ -5,6 +5,7 @@ import time
 
 import google.auth.jwt
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,6 +21,10 @@ SAVE_URL_PREFIX = "https://pay.google.com/gp/v/save/"
 # The card page waits on Google at most once per card (the first time); no sleeping retries there.
 PAGE_RETRY_DELAYS: tuple[float, ...] = ()
 PAGE_TIMEOUT_SECONDS = 5.0
+# After Google failed to answer a card page, the next minute of first views shows no button at
+# once instead of each waiting for Google again (shared by every process through the cache).
+GOOGLE_DOWN_CACHE_KEY = "wallet:google-unreachable"
+GOOGLE_DOWN_SECONDS = 60
 # The card page makes a new link on every view; one left open in a tab still works for a week.
 SAVE_JWT_LIFETIME_SECONDS = 7 * 24 * 3600
 
@@ -97,12 +102,34 @@ def save_url(card: LoyaltyCard) -> str | None:
         if card.google_object_id == resources.object_id(card) and _class_is_current(card.program):
             object_id, class_id = card.google_object_id, resources.class_id(card.program)
         else:
+            if _google_recently_down():
+                logger.info("no Google Wallet link for card %s: Google failed moments ago", card.pk)
+                return None
             client = WalletObjectsClient(retry_delays=PAGE_RETRY_DELAYS, timeout=PAGE_TIMEOUT_SECONDS)
-            object_id, class_id = ensure_card_object(card, client)
+            try:
+                object_id, class_id = ensure_card_object(card, client)
+            except GoogleWalletError as exc:
+                if exc.status is None or exc.status == 429 or exc.status >= 500:  # down, slow or throttling
+                    _mark_google_down()
+                raise
         return SAVE_URL_PREFIX + save_jwt(object_id, class_id)
     except (GoogleWalletError, CredentialError) as exc:
         logger.warning("no Google Wallet link for card %s: %s", card.pk, exc)
         return None
+
+
+def _google_recently_down() -> bool:
+    try:
+        return cache.get(GOOGLE_DOWN_CACHE_KEY) is not None
+    except Exception:  # noqa: BLE001 - cache down too: ask Google
+        return False
+
+
+def _mark_google_down() -> None:
+    try:
+        cache.set(GOOGLE_DOWN_CACHE_KEY, 1, GOOGLE_DOWN_SECONDS)
+    except Exception:  # noqa: BLE001 - cache down: every first view waits on Google, as before
+        logger.warning("cache unavailable; cannot remember that Google Wallet is down", exc_info=True)
 
 
 def _class_is_current(program: LoyaltyProgram) -> bool:
