@@ -23,6 +23,7 @@ register_converter(CardTokenConverter, "card_token")
 urlpatterns = [
     path("join/<slug:merchant_slug>/", views.join, name="join"),
     path("join/<slug:merchant_slug>/sent/", views.join_sent, name="join-sent"),
+    path("join/<slug:merchant_slug>/terms/", views.terms, name="terms"),
     path("card/<card_token:qr_code_data>/", views.card_page, name="card"),
     path("card/<card_token:qr_code_data>/language/", views.card_language, name="card-language"),
     # The public pages' language switcher (Django's view: POST language + next, sets the cookie).

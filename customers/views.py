@@ -180,6 +180,15 @@ def join_sent(request: HttpRequest, merchant_slug: str) -> HttpResponse:
     return render(request, "customers/join_sent.html", {"merchant": merchant, "brand": brand})
 
 
+@require_safe
+def terms(request: HttpRequest, merchant_slug: str) -> HttpResponse:
+    """What a member accepts when joining: the program's rules, the use of their data, the merchant's own terms."""
+    merchant = get_object_or_404(Merchant, slug=merchant_slug)
+    program = services.active_program(merchant)
+    context = {"merchant": merchant, "program": program, "brand": branding_for(merchant, program)}
+    return render(request, "customers/terms.html", context)
+
+
 # --- the card page ---------------------------------------------------------------------------
 
 

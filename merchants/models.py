@@ -10,7 +10,13 @@ class Merchant(models.Model):
     enrollment_open = models.BooleanField(
         default=True, help_text="When off, the public join page says enrollment is closed."
     )
-    contact_email = models.EmailField(blank=True)
+    contact_email = models.EmailField(
+        blank=True, help_text="Shown on the program's terms page as the address for questions about personal data."
+    )
+    terms = models.TextField(
+        blank=True,
+        help_text="Your own conditions, shown on the join page's terms page under the program rules (plain text).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

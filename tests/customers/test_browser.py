@@ -62,3 +62,24 @@ def test_join_on_a_phone_and_see_the_card(browser, live_server, program, store, 
         # While Playwright's event loop runs, Django keys its connections by async context:
         # close the ones this test opened, or PostgreSQL cannot drop the test database.
         connections.close_all()
+
+
+def test_terms_open_in_a_new_tab_and_the_form_keeps_what_was_typed(browser, live_server, program, request):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/join/{program.merchant.slug}/")
+        page.fill("#id_first_name", "Ada")
+        with context.expect_page() as opened:
+            page.click("text=Read the terms")
+        terms = opened.value
+        terms.wait_for_load_state()
+        assert terms.url == f"{live_server.url}/join/{program.merchant.slug}/terms/"
+        assert "loyalty program terms" in terms.locator("h1").inner_text()
+        assert "Your personal data" in terms.inner_text("main")
+        assert terms.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(terms, request, "terms-page")
+        assert page.input_value("#id_first_name") == "Ada"
+    finally:
+        context.close()
+        connections.close_all()
