@@ -4,11 +4,13 @@ Use the ``page`` fixture from tests/conftest.py with pytest-django's ``live_serv
 ``screenshot(page, request, name)`` saves under test-output/<test name>/.
 """
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = os.environ.get("LOYALTY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,3 +36,23 @@ def screenshot(page, request, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@contextlib.contextmanager
+def chromium(*extra_args: str):
+    """A headless Chromium (Debian's, driven by Playwright) with CHROMIUM_ARGS and ``extra_args``."""
+    if needs_chromium.args[0]:
+        pytest.skip(needs_chromium.kwargs["reason"])
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # around it are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield instance
+        finally:
+            instance.close()
+            # ORM calls made while Playwright's loop ran opened connections of their own.
+            connections.close_all()

@@ -1,8 +1,5 @@
-import os
-
 import pytest
 from django.core.cache import cache
-from django.db import connections
 
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory, make_card
 
@@ -51,20 +48,7 @@ def card(program, store):
 @pytest.fixture
 def browser():
     """A headless Chromium for one test (skipped with a reason when Chromium is absent)."""
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+    from tests.browser import chromium
 
-    if needs_chromium.args[0]:
-        pytest.skip(needs_chromium.kwargs["reason"])
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # around it are still plain synchronous calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-            # ORM calls made while Playwright's loop ran opened connections of their own.
-            connections.close_all()
+    with chromium() as instance:
+        yield instance

@@ -667,10 +667,54 @@
     });
   }
 
-  // --- camera (where the browser can read QR codes itself) -----------------------------------------
+  // --- camera: the browser's own QR reader where it has one (Chrome on Android), jsQR elsewhere -----
+
+  var jsQrLoading = null;
+
+  function loadJsQr(url) {
+    // jsQR (vendored, 250 kB) is fetched only the first time the camera opens without BarcodeDetector.
+    if (!jsQrLoading) {
+      jsQrLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = url;
+        script.onload = function () { resolve(window.jsQR); };
+        script.onerror = function () { jsQrLoading = null; reject(new Error("jsQR did not load")); };
+        document.head.appendChild(script);
+      });
+    }
+    return jsQrLoading;
+  }
+
+  // Resolves to read(video) -> Promise of the QR text in the current frame, or null.
+  function qrReader(jsQrUrl) {
+    if ("BarcodeDetector" in window) {
+      var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+      return Promise.resolve(function (video) {
+        return detector.detect(video).then(function (codes) { return codes.length ? codes[0].rawValue : null; });
+      });
+    }
+    return loadJsQr(jsQrUrl).then(function (jsQR) {
+      var canvas = document.createElement("canvas");
+      var context = canvas.getContext("2d", { willReadFrequently: true });
+      return function (video) {
+        // A frame of at most 640 px wide is plenty for a QR held up to a tablet, and four times cheaper.
+        var scale = Math.min(1, 640 / (video.videoWidth || 640));
+        var width = Math.round(video.videoWidth * scale);
+        var height = Math.round(video.videoHeight * scale);
+        if (!width || !height) return Promise.resolve(null);
+        canvas.width = width;
+        canvas.height = height;
+        context.drawImage(video, 0, 0, width, height);
+        var code = jsQR(context.getImageData(0, 0, width, height).data, width, height, {
+          inversionAttempts: "dontInvert",
+        });
+        return Promise.resolve(code && code.data ? code.data : null);
+      };
+    });
+  }
 
   function setupCamera() {
-    if (!("BarcodeDetector" in window) || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;  // no camera API (http, old browser)
     var button = $("camera-button");
     var dialog = $("camera-dialog");
     var video = $("camera-video");
@@ -685,9 +729,13 @@
     }
     dialog.addEventListener("close", stop);
     button.addEventListener("click", function () {
-      var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-      navigator.mediaDevices
-        .getUserMedia({ video: { facingMode: "environment" } })
+      var read = null;
+      var busy = false;
+      qrReader(dialog.dataset.jsqrUrl)
+        .then(function (reader) {
+          read = reader;
+          return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+        })
         .then(function (s) {
           stream = s;
           video.srcObject = s;
@@ -696,12 +744,17 @@
         })
         .then(function () {
           timer = setInterval(function () {
-            detector.detect(video).then(function (codes) {
-              if (codes.length) {
-                closeDialog(dialog);
-                lookup(codes[0].rawValue);
-              }
-            }).catch(function () { /* next frame */ });
+            if (busy || !stream) return;
+            busy = true;
+            read(video)
+              .then(function (text) {
+                if (text && stream) {
+                  closeDialog(dialog);
+                  lookup(text);
+                }
+              })
+              .catch(function () { /* next frame */ })
+              .then(function () { busy = false; });
           }, 250);
         })
         .catch(function () {

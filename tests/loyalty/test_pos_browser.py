@@ -1,12 +1,15 @@
 """The cashier's page in a real browser (Playwright driving Debian's Chromium) against a live server."""
 
+import io
 import re
 from decimal import Decimal
 
 import pytest
+import segno
+from PIL import Image
 
 from loyalty.models import LoyaltyTransaction
-from tests.browser import needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.factories import CustomerFactory, ProgramFactory, RewardFactory, StaffMemberFactory, StoreFactory, make_card
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.django_db(transaction=True)]
@@ -195,3 +198,45 @@ def test_double_tap_and_network_retry_stamp_once(browser, live_server, request):
     card.refresh_from_db()
     assert card.stamp_count == 2 and card.points_balance == 25
     assert set(card.transactions.filter(type=Type.STAMP).values_list("store__code", flat=True)) == {"station"}
+
+
+def write_qr_video(path, text: str, width: int = 640, height: int = 480) -> None:
+    """A Y4M clip of ``text`` as a QR code, for Chromium's fake camera (it loops the file)."""
+    png = io.BytesIO()
+    segno.make(text, error="m").save(png, kind="png", scale=8, border=4)
+    qr = Image.open(png).convert("RGB")
+    frame = Image.new("RGB", (width, height), "white")
+    frame.paste(qr, ((width - qr.width) // 2, (height - qr.height) // 2))
+    luma, blue, red = frame.convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    data = b"FRAME\n" + luma.tobytes() + blue.resize(half).tobytes() + red.resize(half).tobytes()
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode() + data * 10)
+
+
+def test_camera_reads_the_card_qr_where_the_browser_has_no_qr_reader(live_server, request, tmp_path):
+    program = ProgramFactory()
+    store = StoreFactory(merchant=program.merchant, code="main")
+    cashier = StaffMemberFactory(merchant=program.merchant, stores=[store])
+    card = make_card(
+        program=program, store=store, customer=CustomerFactory(merchant=program.merchant, first_name="Ada")
+    )
+    clip = tmp_path / "qr.y4m"
+    write_qr_video(clip, f"https://loyalty.example/card/{card.qr_code_data}/")  # what the card's QR holds
+
+    fake_camera = (
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+    )
+    with chromium(*fake_camera) as browser:
+        page = browser.new_page(viewport={"width": 768, "height": 1024})
+        sign_in(page, live_server, cashier.user.username)
+        # Desktop Chromium has no BarcodeDetector: this is the vendored jsQR path (as on an iPad).
+        assert page.evaluate("'BarcodeDetector' in window") is False
+        page.get_by_role("button", name="Camera").click()
+        name = page.locator("#customer-name")
+        name.wait_for(state="visible", timeout=TIMEOUT)
+        assert name.text_content().startswith("Ada")
+        assert page.locator("#card-number").text_content() == card.card_number
+        assert not page.locator("#camera-dialog").evaluate("dialog => dialog.open")
+        screenshot(page, request, "card-from-camera")
