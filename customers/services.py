@@ -92,8 +92,13 @@ def enroll_customer(
 
 
 def remember_language(*, customer_id: int, language: str) -> bool:
-    """Store the language the customer chose (one of settings.LANGUAGES); anything else changes nothing."""
-    if language not in dict(settings.LANGUAGES):
+    """Store the language the customer chose, as Django's switch reads it (``fr-ca`` is French);
+    a language the site does not speak changes nothing."""
+    if not translation.check_for_language(language):  # what Django's set_language refuses too
+        return False
+    try:
+        language = translation.get_supported_language_variant(language)
+    except LookupError:
         return False
     return bool(Customer.objects.filter(pk=customer_id).update(preferred_language=language))
 

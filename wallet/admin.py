@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from loyalty.services.cards import id_slices
 from merchants.admin_scoping import ReadOnlyScopedAdmin
 from wallet.models import AppleDeviceRegistration, GoogleWalletClass, WalletPass, WalletUpdate
 from wallet.outbox import schedule_pass_updates
@@ -14,10 +15,11 @@ from wallet.outbox import schedule_pass_updates
 def resend_cards(card_ids: list[int]) -> None:
     """Queue a full refresh of these cards' passes now (class included), through the outbox."""
     with transaction.atomic():
-        GoogleWalletClass.objects.filter(program__cards__in=card_ids).delete()
-        WalletUpdate.objects.filter(card_id__in=card_ids, status=WalletUpdate.Status.PENDING).update(
-            next_attempt_at=timezone.now()
-        )
+        for ids in id_slices(card_ids):
+            GoogleWalletClass.objects.filter(program__cards__in=ids).delete()
+            WalletUpdate.objects.filter(card_id__in=ids, status=WalletUpdate.Status.PENDING).update(
+                next_attempt_at=timezone.now()
+            )
         schedule_pass_updates(card_ids)
 
 

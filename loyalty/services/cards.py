@@ -1,5 +1,7 @@
 """Issuing cards (with the welcome bonus) and switching them off."""
 
+from collections.abc import Iterator
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -45,22 +47,37 @@ def issue_card(*, customer: Customer, program: LoyaltyProgram, store: Store | No
     return card
 
 
+# A statement takes at most 65,535 parameters on PostgreSQL (32,766 on SQLite) and each id of an
+# IN list is one: an admin action on "all 80,000 cards" goes through in slices.
+ID_SLICE = 10_000
+
+
+def id_slices(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), ID_SLICE):
+        yield ids[start : start + ID_SLICE]
+
+
 def set_cards_active(*, card_ids: list[int], active: bool) -> int:
+    changed = []
     with transaction.atomic():
-        cards = LoyaltyCard.objects.filter(pk__in=card_ids, deleted_at__isnull=True).exclude(is_active=active)
-        changed = list(cards.values_list("pk", flat=True))
-        LoyaltyCard.objects.filter(pk__in=changed).update(is_active=active, updated_at=timezone.now())
+        for ids in id_slices(list(card_ids)):
+            cards = LoyaltyCard.objects.filter(pk__in=ids, deleted_at__isnull=True).exclude(is_active=active)
+            now_changed = list(cards.values_list("pk", flat=True))
+            LoyaltyCard.objects.filter(pk__in=now_changed).update(is_active=active, updated_at=timezone.now())
+            changed += now_changed
         schedule_pass_updates(changed)
     return len(changed)
 
 
 def soft_delete_cards(*, card_ids: list[int]) -> int:
     """Delete cards for the customer while their ledger stays; the wallet pass turns inactive."""
+    changed = []
+    now = timezone.now()
     with transaction.atomic():
-        changed = list(
-            LoyaltyCard.objects.filter(pk__in=card_ids, deleted_at__isnull=True).values_list("pk", flat=True)
-        )
-        now = timezone.now()
-        LoyaltyCard.objects.filter(pk__in=changed).update(deleted_at=now, is_active=False, updated_at=now)
+        for ids in id_slices(list(card_ids)):
+            alive = LoyaltyCard.objects.filter(pk__in=ids, deleted_at__isnull=True)
+            now_changed = list(alive.values_list("pk", flat=True))
+            LoyaltyCard.objects.filter(pk__in=now_changed).update(deleted_at=now, is_active=False, updated_at=now)
+            changed += now_changed
         schedule_pass_updates(changed)
     return len(changed)

@@ -728,7 +728,11 @@
       stream = null;
     }
     dialog.addEventListener("close", stop);
+    var starting = false;
     button.addEventListener("click", function () {
+      // A second tap while the reader loads or the camera starts would open a second camera.
+      if (starting || stream) return;
+      starting = true;
       var read = null;
       var busy = false;
       qrReader(dialog.dataset.jsqrUrl)
@@ -743,6 +747,7 @@
           return video.play();
         })
         .then(function () {
+          starting = false;
           timer = setInterval(function () {
             if (busy || !stream) return;
             busy = true;
@@ -758,7 +763,9 @@
           }, 250);
         })
         .catch(function () {
+          starting = false;
           stop();
+          closeDialog(dialog);
           showError("The camera is not available. Use the scanner or type the card number.");
         });
     });

@@ -207,6 +207,13 @@ def test_card_page_language_switch_is_remembered_for_the_customers_emails(client
     assert '<html lang="fr">' in client.get(card_url(card)).content.decode()
 
 
+def test_card_page_language_switch_takes_a_regional_variant_as_its_language(client, card):
+    response = client.post(f"/card/{card.qr_code_data}/language/", {"language": "fr-CA", "next": card_url(card)})
+    assert response.status_code == 302
+    card.customer.refresh_from_db()
+    assert card.customer.preferred_language == "fr"
+
+
 @pytest.mark.parametrize("language", ["", "xx", "fr-FR' OR 1=1"])
 def test_card_page_language_switch_ignores_unknown_languages(client, card, language):
     response = client.post(f"/card/{card.qr_code_data}/language/", {"language": language, "next": card_url(card)})

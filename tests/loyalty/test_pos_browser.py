@@ -233,10 +233,11 @@ def test_camera_reads_the_card_qr_where_the_browser_has_no_qr_reader(live_server
         sign_in(page, live_server, cashier.user.username)
         # Desktop Chromium has no BarcodeDetector: this is the vendored jsQR path (as on an iPad).
         assert page.evaluate("'BarcodeDetector' in window") is False
-        page.get_by_role("button", name="Camera").click()
+        page.get_by_role("button", name="Camera").dblclick()  # a double tap opens one camera, not two
         name = page.locator("#customer-name")
         name.wait_for(state="visible", timeout=TIMEOUT)
         assert name.text_content().startswith("Ada")
         assert page.locator("#card-number").text_content() == card.card_number
         assert not page.locator("#camera-dialog").evaluate("dialog => dialog.open")
+        assert page.evaluate("document.getElementById('camera-video').srcObject.getTracks()[0].readyState") == "ended"
         screenshot(page, request, "card-from-camera")

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from loyalty import services
 from loyalty.errors import LoyaltyError
-from loyalty.models import LoyaltyTransaction
+from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from tests.factories import CustomerFactory, ProgramFactory, RewardFactory, StaffMemberFactory, StoreFactory, make_card
 from wallet.models import WalletUpdate
 
@@ -70,6 +70,30 @@ def test_card_issued_again_after_a_deleted_one_gets_no_second_welcome_bonus(db):
 def test_stamps_program_gives_no_welcome_points(db):
     card = make_card(kind="stamps", welcome_bonus=30)
     assert card.points_balance == 0
+
+
+# --- deactivating and deleting cards ---------------------------------------------------
+
+# More ids than one statement may carry (65,535 parameters on PostgreSQL, 32,766 on SQLite), as an
+# admin action on "all cards" of a large merchant sends; ids that match no card cost nothing to make.
+MANY_IDS = list(range(10**9, 10**9 + 70_000))
+
+
+def test_deactivate_and_reactivate_more_cards_than_one_statement_takes(db):
+    cards = [make_card(), make_card()]
+    ids = [*MANY_IDS, *(card.pk for card in cards)]
+    assert services.set_cards_active(card_ids=ids, active=False) == 2
+    assert not any(LoyaltyCard.objects.filter(pk__in=[c.pk for c in cards]).values_list("is_active", flat=True))
+    assert services.set_cards_active(card_ids=ids, active=True) == 2
+    assert services.set_cards_active(card_ids=ids, active=True) == 0  # nothing left to change
+
+
+def test_soft_delete_more_cards_than_one_statement_takes(db):
+    card = make_card()
+    assert services.soft_delete_cards(card_ids=[card.pk, *MANY_IDS]) == 1
+    card.refresh_from_db()
+    assert card.deleted_at is not None and not card.is_active
+    assert WalletUpdate.objects.filter(card=card).exists()
 
 
 # --- stamps -----------------------------------------------------------------------------

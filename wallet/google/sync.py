@@ -109,7 +109,7 @@ def save_url(card: LoyaltyCard) -> str | None:
             try:
                 object_id, class_id = ensure_card_object(card, client)
             except GoogleWalletError as exc:
-                if exc.status is None or exc.status == 429 or exc.status >= 500:  # down, slow or throttling
+                if exc.status is None or exc.status == 429 or exc.status >= 500:  # no answer, failing or throttling
                     _mark_google_down()
                 raise
         return SAVE_URL_PREFIX + save_jwt(object_id, class_id)
