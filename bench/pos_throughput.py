@@ -1,10 +1,10 @@
 """POS throughput: the product under gunicorn against the raw-SQL limit measured by pgbench.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/loyalty_bench REDIS_URL=redis://127.0.0.1:6379/9 \
-        .venv/bin/python bench/pos_throughput.py [--duration 20] [--clients 8,32] [--workers 2 --threads 2]
+        .venv/bin/python bench/pos_throughput.py [--duration 20] [--clients 8,32] [--workers 3 --threads 1]
 
 Needs PostgreSQL, Redis, wrk and pgbench. The product is served by gunicorn as the README
-recommends for production (DEBUG off, gthread workers, persistent database connections, Redis
+recommends for production (DEBUG off, sync workers, persistent database connections, Redis
 cache for the rate limiter with the limits raised so the load is not refused, the Celery nudge
 published to Redis after each commit). wrk (C, event loop, one Lua script, a few per cent of a
 core at these rates, so it is not the bottleneck) drives it: half the requests stamp, half earn
@@ -18,7 +18,7 @@ same clients: no POS operation can be faster than that on this machine. With N c
 for their answers, mean latency is N / throughput (Little's law), so the table also prints the
 throughput a 50 ms p99 would need.
 
-Every gunicorn thread is warmed up first (the first request of a worker imports the URLconf,
+Every gunicorn worker (and thread) is warmed up first (the first request of a worker imports the URLconf,
 DRF, the schema generator, httpx, Pillow: about a second; each thread opens its own database
 connection). CPU time is read from /proc for gunicorn's processes and for the PostgreSQL
 backends serving the benchmark database, and from rusage for wrk, so each figure comes with the
@@ -402,9 +402,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per measurement")
     parser.add_argument("--clients", default="8,32")
     parser.add_argument("--cards", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_GUNICORN_WORKERS", 2)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_GUNICORN_THREADS", 2)))
-    parser.add_argument("--worker-class", default=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread"))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_GUNICORN_WORKERS", 3)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_GUNICORN_THREADS", 1)))
+    parser.add_argument("--worker-class", default=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "sync"))
     parser.add_argument("--keep-alive", type=int, default=int(os.environ.get("BENCH_GUNICORN_KEEP_ALIVE", 0)))
     parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--skip-pgbench", action="store_true")
