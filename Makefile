@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The embedded run and the tests are development: DEBUG on (settings default to off, for production).
+export DEBUG ?= true
 
 .PHONY: run test lint format install install-dev migrate seed serve bench clean
 

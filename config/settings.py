@@ -35,7 +35,7 @@ def env_optional(name: str) -> str | None:
 
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else "")
 

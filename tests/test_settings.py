@@ -27,7 +27,7 @@ def load_settings(tmp_path, **env):
         ),
         ({"DEBUG": "false", "SECRET_KEY": "x" * 50}, "ALLOWED_HOSTS must be set"),
         ({"DEBUG": "maybe"}, "DEBUG must be a boolean"),
-        ({"LOYALTY_RATE_LIMITS": "stamp=lots"}, "LOYALTY_RATE_LIMITS"),
+        ({"DEBUG": "true", "LOYALTY_RATE_LIMITS": "stamp=lots"}, "LOYALTY_RATE_LIMITS"),
     ],
 )
 def test_unsafe_or_malformed_settings_stop_start_up(tmp_path, env, message):
@@ -49,8 +49,15 @@ def test_production_values_start(tmp_path):
     assert result.stdout.split() == ["django.db.backends.postgresql", "600/m"]
 
 
+def test_debug_is_off_unless_set(tmp_path):
+    """Secure by default: without DEBUG in the environment the production checks apply."""
+    result = load_settings(tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
 def test_default_is_sqlite(tmp_path):
-    result = load_settings(tmp_path, DATABASE_URL="")
+    result = load_settings(tmp_path, DEBUG="true", DATABASE_URL="")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.sqlite3", "60/m"]
 
