@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "customers",
     "loyalty",
     "wallet",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -178,7 +179,7 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_TIMEOUT = 10  # a slow mail server must not hold up an enrollment
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))  # seconds; the worker sends, never a request
 
 # --- Security (production) ----------------------------------------------------------
 if not DEBUG:
@@ -278,6 +279,9 @@ LOYALTY_REDIS_BROKER_OPTIONS = {
     "socket_timeout": 2,
     # Longer than any task's time limit, so an acks_late task still running is not redelivered.
     "visibility_timeout": 2 * 60 * 60,
+    # A half-open connection (Redis restarted behind a NAT or a proxy) is noticed within 10 s.
+    "health_check_interval": 10,
+    "socket_keepalive": True,
 }
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
@@ -293,6 +297,18 @@ else:
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives any broker outage: it keeps reconnecting (Celery's default gives up
+# after 100 tries and exits) and the same process resumes consuming when Redis is back.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Nothing here uses remote control (celery inspect/control) or the worker-to-worker gossip,
+# mingle and heartbeats: they are extra Redis channels whose reconnect path has crashed the
+# worker after a Redis restart. The worker command adds --without-gossip --without-mingle
+# --without-heartbeat (deploy/run, bin/serve-embedded).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+# On a lost connection, tasks running with acks_late cannot be acknowledged any more: cancel
+# them and let the broker hand them out again (they are idempotent). Celery 6's default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_PUBLISH_RETRY = False  # a POS request never waits on a dead broker; the sweep delivers
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -311,6 +327,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {
         "task": "loyalty.tasks.purge_idempotency_records",
         "schedule": crontab(hour=LOYALTY_EXPIRY_HOUR, minute=30),
+    },
+    "sweep-emails": {
+        "task": "notifications.tasks.sweep_emails",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     "sweep-wallet-updates": {
         "task": "wallet.tasks.sweep_wallet_updates",

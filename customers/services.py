@@ -7,7 +7,6 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,6 +18,7 @@ from loyalty import services as loyalty_services
 from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.models import Merchant, Store
+from notifications.services import queue_email
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ class Enrollment:
 
 def active_program(merchant: Merchant) -> LoyaltyProgram | None:
     return LoyaltyProgram.objects.filter(merchant=merchant, is_active=True).first()
-
-
-def enrollment_is_open(merchant: Merchant) -> bool:
-    return merchant.is_active and merchant.enrollment_open and active_program(merchant) is not None
 
 
 def enroll_customer(
@@ -119,11 +115,11 @@ def card_page_url(card: LoyaltyCard) -> str:
 
 
 def send_card_email(*, card: LoyaltyCard, kind: CardEmail) -> bool:
-    """Email the customer the link to their card, after the current transaction commits.
+    """Queue the email with the link to the customer's card (the worker sends it).
 
     The link to an existing card goes out at most once per card every ten minutes, so a
     stranger typing someone's address again and again cannot flood their inbox (the page
-    says the same thing either way). Returns whether an email was scheduled.
+    says the same thing either way). Returns whether an email was queued.
     """
     if kind == CardEmail.EXISTING:
         try:
@@ -134,11 +130,6 @@ def send_card_email(*, card: LoyaltyCard, kind: CardEmail) -> bool:
         if not first:
             logger.info("Card-link email for card %s throttled", card.pk)
             return False
-    transaction.on_commit(lambda: _deliver_card_email(card, kind))
-    return True
-
-
-def _deliver_card_email(card: LoyaltyCard, kind: CardEmail) -> None:
     customer = card.customer
     merchant = card.merchant
     with translation.override(customer.preferred_language or settings.LANGUAGE_CODE):
@@ -156,12 +147,12 @@ def _deliver_card_email(card: LoyaltyCard, kind: CardEmail) -> None:
                 "existing": kind == CardEmail.EXISTING,
             },
         )
-    try:
-        send_mail(
-            " ".join(subject.split()),
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [customer.email],
-        )
-    except Exception:  # noqa: BLE001 - the enrollment stands; the customer can ask again
-        logger.exception("Could not send the %s card email for card %s", kind, card.pk)
+    queue_email(
+        merchant_id=merchant.pk,
+        customer_id=customer.pk,
+        to_address=customer.email,
+        subject=subject,
+        body_text=body,
+        kind=f"card_{kind}",
+    )
+    return True

@@ -8,8 +8,9 @@ at once, so a concurrent request with the same key sees it). Then:
 - the operation is refused or fails: nothing changed (services are atomic), so the claim is
   released and a retry with the same key runs again (after the PIN is corrected, say);
 - the same key with another body (or from another user) is a 409 ``idempotency_conflict``;
-- a request arriving while the first is still running waits up to ``WAIT_SECONDS`` for it and
-  returns its answer, or answers 409 ``idempotency_in_progress``. It never runs the operation.
+- a request arriving while the first is still running answers 409 ``idempotency_in_progress``
+  at once (the client retries a moment later and then gets the first answer). It never runs
+  the operation, and never holds a web worker waiting for another one.
 
 A claim whose process died mid-way is taken over after ``STALE_AFTER``; the services also
 dedupe by the ledger's idempotency key, so even then the operation applies once.
@@ -19,7 +20,6 @@ import datetime
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +33,6 @@ from loyalty.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,100}$")  # visible ASCII; the ledger column holds 100
-WAIT_SECONDS = 5.0
-POLL_SECONDS = 0.05
 STALE_AFTER = datetime.timedelta(seconds=60)
 KEEP_FOR = datetime.timedelta(days=2)
 
@@ -91,7 +89,6 @@ def run_once(
 
 
 def _claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> IdempotencyRecord | Outcome:
-    deadline = time.monotonic() + WAIT_SECONDS
     while True:
         try:
             return _insert_claim(merchant_id=merchant_id, user_id=user_id, key=key, request_hash=request_hash)
@@ -116,12 +113,11 @@ def _claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> Id
                 existing.started_at = now
                 return existing
             continue
-        if time.monotonic() >= deadline:
-            raise conflict(
-                "idempotency_in_progress",
-                "A request with this Idempotency-Key is still being processed; retry in a moment.",
-            )
-        time.sleep(POLL_SECONDS)
+        raise conflict(
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still being processed; retry in a moment.",
+            retry_after_seconds=1,
+        )
 
 
 def _insert_claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> IdempotencyRecord:

@@ -44,10 +44,6 @@ def scope_to_user(queryset: QuerySet, user: AbstractBaseUser | None, merchant_pa
     return queryset.filter(**{lookup: ids})
 
 
-def merchants_for(user: AbstractBaseUser | None) -> QuerySet[Merchant]:
-    return scope_to_user(Merchant.objects.all(), user, "")
-
-
 def merchant_path_for(model: type[Model]) -> str:
     """The lookup from ``model`` to its merchant, declared on the model or derived."""
     if model is Merchant:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 import wallet.tasks
 from config.celery import app as celery_app
+from core import nudges as broker_nudges
 from loyalty import services
 from loyalty import tasks as loyalty_tasks
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
@@ -35,7 +36,7 @@ TASKS = [loyalty_tasks.expire_points, wallet.tasks.deliver_wallet_update, wallet
 @pytest.fixture(autouse=True)
 def _broker_breaker_closed(monkeypatch):
     # A dead broker makes a process skip nudges for a while; every test starts afresh (and leaves no trace).
-    monkeypatch.setattr(wallet.tasks, "_broker_unavailable_until", 0.0)
+    monkeypatch.setattr(broker_nudges, "_broker_unavailable_until", 0.0)
 
 
 def _drop_broker_connections() -> None:

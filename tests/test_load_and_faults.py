@@ -35,6 +35,7 @@ from rest_framework.test import APIClient
 
 import wallet.tasks
 from config.celery import app as celery_app
+from core import nudges as broker_nudges
 from customers.models import Customer
 from loyalty import services
 from loyalty import tasks as loyalty_tasks
@@ -361,7 +362,7 @@ def test_pos_keeps_working_when_redis_stops_and_the_sweep_delivers_once_it_is_ba
     private_redis, settings, tmp_path, caplog, monkeypatch
 ):
     caplog.set_level(logging.WARNING)
-    monkeypatch.setattr(wallet.tasks, "_broker_unavailable_until", 0.0)
+    monkeypatch.setattr(broker_nudges, "_broker_unavailable_until", 0.0)
     settings.LOYALTY_RATE_LIMITS = RAISED_LIMITS
     # The rate limiter's cache and the Celery broker on the private Redis, as REDIS_URL would set them.
     settings.CACHES = {

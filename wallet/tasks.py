@@ -11,6 +11,7 @@ import time
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from core import nudges
 from wallet import delivery
 
 logger = logging.getLogger(__name__)
@@ -20,36 +21,23 @@ logger = logging.getLogger(__name__)
 COALESCE_SECONDS = 5
 # Above this many cards at once (an expiry batch), one sweep beats many messages.
 SWEEP_THRESHOLD = 50
-# After a failed publish, nudges are not even attempted for this long (per process): a dead
-# broker costs one POS request a connect timeout, not every request.
-BROKER_RETRY_AFTER_SECONDS = 15
 # One sweep stops after this long; the next periodic run carries on.
 SWEEP_TIME_BUDGET_SECONDS = 50
 
 # Database hiccups (a restart, a failover, a dropped connection) are worth retrying.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
-_broker_unavailable_until = 0.0
-
 
 def enqueue_deliveries(card_ids: list[int]) -> None:
     """Nudge the worker after commit. Never raises and never waits long: the outbox row is the promise."""
-    global _broker_unavailable_until
-    if not card_ids:
-        return
-    if time.monotonic() < _broker_unavailable_until:
-        logger.info("Celery broker recently unreachable; the sweep will deliver %d update(s)", len(card_ids))
-        return
-    try:
-        if len(card_ids) > SWEEP_THRESHOLD:
-            sweep_wallet_updates.apply_async(countdown=COALESCE_SECONDS, retry=False)
-        else:
-            for card_id in card_ids:
-                deliver_wallet_update.apply_async(args=[card_id], countdown=COALESCE_SECONDS, retry=False)
-    except Exception as exc:  # noqa: BLE001 - broker down: the periodic sweep delivers later
-        _broker_unavailable_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
-        logger.warning(
-            "could not reach the Celery broker (%r); the sweep will deliver %d update(s)", exc, len(card_ids)
+    if len(card_ids) > SWEEP_THRESHOLD:
+        nudges.publish(sweep_wallet_updates, [()], countdown=COALESCE_SECONDS, what="wallet update")
+    else:
+        nudges.publish(
+            deliver_wallet_update,
+            [(card_id,) for card_id in card_ids],
+            countdown=COALESCE_SECONDS,
+            what="wallet update",
         )
 
 

@@ -13,7 +13,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "A fresh value (a UUID) per operation, reused on retries. A retry with the same key and body "
         "returns the first answer unchanged (header Idempotent-Replayed: true) and changes nothing; the "
         "same key with another body is a 409 idempotency_conflict; while the first request still runs a "
-        "retry waits for it or answers 409 idempotency_in_progress. 1 to 100 visible ASCII characters."
+        "retry answers 409 idempotency_in_progress at once (retry a moment later). 1 to 100 visible ASCII characters."
     ),
 )
 
