@@ -8,25 +8,14 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from customers.birth_dates import MAX_AGE_YEARS, MESSAGES, BirthDateField, oldest_birth_date
+
 NAME_MAX_LENGTH = 60  # Customer.first_name / last_name
 PHONE_MIN_DIGITS = 6
 PHONE_MAX_DIGITS = 15  # E.164
-MAX_AGE_YEARS = 120
-# The HTML date picker sends ISO dates; people typing by hand in Europe write day/month/year.
-BIRTH_DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"]
 # Spaces, dots, dashes, slashes and brackets people put in phone numbers.
 PHONE_SEPARATORS = re.compile(r"[\s.\-/()]+")
 HONEYPOT_FIELD = "leave_blank"
-
-
-def oldest_birth_date(today: datetime.date) -> datetime.date:
-    """The earliest birth date of someone aged MAX_AGE_YEARS today."""
-    year = today.year - MAX_AGE_YEARS - 1
-    try:
-        day = today.replace(year=year)
-    except ValueError:  # 29 February
-        day = datetime.date(year, 2, 28)
-    return day + datetime.timedelta(days=1)
 
 
 def normalize_phone(raw: str) -> str:
@@ -85,15 +74,12 @@ class EnrollmentForm(forms.Form):
         error_messages={"required": _("Please enter your phone number.")},
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
-    birth_date = forms.DateField(
+    # Typed as text, day first: a browser's date widget would order day and month after the
+    # browser's language, not the page's (see customers/birth_dates.py).
+    birth_date = BirthDateField(
         label=_("Birth date"),
-        input_formats=BIRTH_DATE_INPUT_FORMATS,
-        error_messages={
-            "required": _("Please enter your birth date."),
-            "invalid": _("Enter a real date, like 17/05/1990."),
-        },
-        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", "autocomplete": "bday"}),
-        help_text=_("We use it to celebrate your birthday."),
+        error_messages={"required": _("Please enter your birth date.")},
+        help_text=_("Day, month, year: DD/MM/YYYY. We use it to celebrate your birthday."),
     )
     accept_terms = forms.BooleanField(
         label=_("I accept the terms of the loyalty program."),
@@ -113,8 +99,9 @@ class EnrollmentForm(forms.Form):
     def __init__(self, *args, today: datetime.date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.today = today or timezone.localdate()
+        # For the page's script; the rule itself is clean_birth_date.
         self.fields["birth_date"].widget.attrs.update(
-            {"max": self.today.isoformat(), "min": oldest_birth_date(self.today).isoformat()}
+            {"data-max": self.today.isoformat(), "data-min": oldest_birth_date(self.today).isoformat()}
         )
 
     @property
@@ -138,11 +125,7 @@ class EnrollmentForm(forms.Form):
     def clean_birth_date(self) -> datetime.date:
         birth_date = self.cleaned_data["birth_date"]
         if birth_date > self.today:
-            raise forms.ValidationError(_("Your birth date cannot be in the future."), code="future")
+            raise forms.ValidationError(MESSAGES["future"], code="future")
         if birth_date < oldest_birth_date(self.today):
-            raise forms.ValidationError(
-                _("Please check the year: that would make you more than %(max)d years old."),
-                code="too_old",
-                params={"max": MAX_AGE_YEARS},
-            )
+            raise forms.ValidationError(MESSAGES["too_old"], code="too_old", params={"max": MAX_AGE_YEARS})
         return birth_date

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import segno
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from django.views.i18n import set_language
 from django_ratelimit.core import is_ratelimited
 
 from customers import services
+from customers.birth_dates import date_in_words
 from customers.forms import EnrollmentForm
 from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
@@ -161,6 +163,13 @@ def join(request: HttpRequest, merchant_slug: str) -> HttpResponse:
             card = enrollment.card
             if enrollment.created and enrollment.new_customer:
                 services.send_card_email(card=card, kind=services.CardEmail.WELCOME)
+                # Said back in words on the card page, so a slip in the date is seen at once.
+                messages.success(
+                    request,
+                    gettext("Welcome! We saved your birth date as %(date)s. Not right? Ask us in store to correct it.")
+                    % {"date": date_in_words(data["birth_date"])},
+                    extra_tags="joined",
+                )
                 return redirect("customers:card", qr_code_data=card.qr_code_data)
             # The email was already known here (with a card, or a customer the shop registered
             # without one): never show that customer's card to whoever typed the address,
@@ -273,6 +282,7 @@ def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
         "activity": _activity(card),
         "wallet": _wallet_links(card),
         "birthday_week": is_birthday_week(card.customer.birth_date, timezone.localdate()),
+        "birth_date_words": date_in_words(card.customer.birth_date) if card.customer.birth_date else "",
         "card_usable": card.is_active and program.is_active and card.merchant.is_active,
         "language_switch_url": reverse("customers:card-language", args=[card.qr_code_data]),
     }

@@ -31,7 +31,8 @@ def test_join_on_a_phone_and_see_the_card(browser, live_server, program, store, 
         page.fill("#id_last_name", "Lovelace")
         page.fill("#id_email", "Ada@Example.com")
         page.fill("#id_phone", "+33 6 12 34 56 78")
-        page.fill("#id_birth_date", "1990-05-17")
+        page.locator("#id_birth_date").press_sequentially("17/05/1990")  # typed, day first
+        assert page.locator("[data-testid=birth-date-echo]").inner_text() == "17 May 1990"
         page.check("#id_accept_terms")
         # Nothing overflows sideways on a phone.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -35,7 +35,11 @@ def test_get_shows_the_form_in_the_merchant_branding(client, join_url, program):
     for name in ("first_name", "last_name", "email", "phone", "birth_date", "accept_terms", "marketing_opt_in"):
         assert f'name="{name}"' in html
     assert 'name="csrfmiddlewaretoken"' in html
-    assert 'type="date"' in html
+    # Plain text typed day first, never the browser's own date widget (see test_birth_date.py).
+    assert 'type="date"' not in html
+    assert 'name="birth_date" inputmode="numeric" autocomplete="bday"' in html
+    assert 'placeholder="DD/MM/YYYY"' in html
+    assert "/static/customers/birth-date.js" in html
     assert "--brand-bg: #7c2d12" in html
     assert "Demo Coffee" in html
     assert "50 welcome points" in html
@@ -113,7 +117,7 @@ def test_language_switcher_sets_the_language(client, join_url):
 def test_french_validation_messages(client, join_url):
     response = client.post(join_url, form_data(birth_date="31/02/1990", accept_terms=None), HTTP_ACCEPT_LANGUAGE="fr")
     assert response.context["form"].errors == {
-        "birth_date": ["Saisissez une date réelle, par exemple 17/05/1990."],
+        "birth_date": ["31/02/1990 n’est pas une date : février 1990 compte 28 jours."],
         "accept_terms": ["Vous devez accepter les conditions pour vous inscrire."],
     }
 
