@@ -1,13 +1,14 @@
 from django.contrib import admin, messages
 
 from customers.models import Customer
+from customers.services import update_customer
 from loyalty import services
 from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram
-from merchants.admin_scoping import MerchantScopedAdmin
+from merchants.admin_scoping import MerchantScopedAdmin, ScopedTabularInline
 
 
-class CardInline(admin.TabularInline):
+class CardInline(ScopedTabularInline):
     model = LoyaltyCard
     fields = ["card_number", "program", "stamp_count", "points_balance", "is_active", "deleted_at"]
     readonly_fields = fields
@@ -33,7 +34,13 @@ class CustomerAdmin(MerchantScopedAdmin):
     search_fields = ["first_name", "last_name", "email", "phone", "cards__card_number"]
     list_select_related = ["merchant"]
     date_hierarchy = "created_at"
-    readonly_fields = ["terms_accepted_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "terms_accepted_at",
+        "birth_date_changed_at",
+        "birth_date_changed_by",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [CardInline]
     actions = ["issue_cards"]
 
@@ -41,9 +48,34 @@ class CustomerAdmin(MerchantScopedAdmin):
     def full_name(self, obj):
         return obj.full_name
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.insert(0, "merchant")  # the customer's cards belong to that merchant
+        return readonly
+
     def save_model(self, request, obj, form, change):
-        obj.email = obj.email.strip().lower()
-        super().save_model(request, obj, form, change)
+        if not change:
+            obj.email = obj.email.strip().lower()
+            super().save_model(request, obj, form, change)  # no card yet: nothing on a pass
+            return
+        # The service refreshes the wallet passes when the name changed and records who
+        # changed the birth date.
+        data = form.cleaned_data
+        try:
+            update_customer(
+                customer=obj,
+                changed_by=request.user,
+                first_name=data.get("first_name", obj.first_name),
+                last_name=data.get("last_name", obj.last_name),
+                email=data.get("email", obj.email),
+                phone=data.get("phone", obj.phone),
+                birth_date=data.get("birth_date", obj.birth_date),
+                marketing_opt_in=data.get("marketing_opt_in", obj.marketing_opt_in),
+                preferred_language=data.get("preferred_language", obj.preferred_language),
+            )
+        except LoyaltyError as exc:
+            self.refuse(request, exc.message)
 
     @admin.action(description="Issue a card on the merchant's active program")
     def issue_cards(self, request, queryset):

@@ -13,6 +13,12 @@ class Customer(models.Model):
     email = models.EmailField(max_length=254)
     phone = models.CharField(max_length=20, blank=True)
     birth_date = models.DateField(null=True, blank=True)
+    # Who changed the birth date after enrollment, and when (the customer never does; the
+    # birthday bonus waits 30 days after a change).
+    birth_date_changed_at = models.DateTimeField(null=True, blank=True)
+    birth_date_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     terms_accepted_at = models.DateTimeField(null=True, blank=True)
     marketing_opt_in = models.BooleanField(default=False)
     preferred_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -15,7 +16,7 @@ from django.utils.translation import gettext
 
 from customers.models import Customer
 from loyalty import services as loyalty_services
-from loyalty.errors import LoyaltyError
+from loyalty.errors import LoyaltyError, conflict
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.models import Merchant, Store
 from notifications.services import queue_email
@@ -97,6 +98,61 @@ def remember_language(*, customer_id: int, language: str) -> bool:
     except LookupError:
         return False
     return bool(Customer.objects.filter(pk=customer_id).update(preferred_language=language))
+
+
+# --- editing a customer (the admin) --------------------------------------------------------
+
+# What a wallet pass shows of the customer.
+PASS_VISIBLE_CUSTOMER_FIELDS = ("first_name", "last_name")
+
+
+def update_customer(
+    *,
+    customer: Customer,
+    changed_by: AbstractBaseUser | None,
+    first_name: str,
+    last_name: str,
+    email: str,
+    phone: str,
+    birth_date: datetime.date | None,
+    marketing_opt_in: bool,
+    preferred_language: str,
+) -> list[str]:
+    """Change a customer's details; returns the names of the fields that changed.
+
+    A new name is on the wallet passes: the customer's live cards get a pass update. A new
+    birth date records who changed it and when (the birthday bonus waits after a change).
+    """
+    values = {
+        "first_name": first_name.strip(),
+        "last_name": last_name.strip(),
+        "email": email.strip().lower(),
+        "phone": phone.strip(),
+        "birth_date": birth_date,
+        "marketing_opt_in": marketing_opt_in,
+        "preferred_language": preferred_language,
+    }
+    with transaction.atomic():
+        stored = Customer.objects.select_for_update().get(pk=customer.pk)
+        changed = [name for name, value in values.items() if getattr(stored, name) != value]
+        for name in changed:
+            setattr(stored, name, values[name])
+        if "birth_date" in changed:
+            stored.birth_date_changed_at = timezone.now()
+            stored.birth_date_changed_by = changed_by if changed_by and changed_by.is_authenticated else None
+            changed += ["birth_date_changed_at", "birth_date_changed_by"]
+        if not changed:
+            return []
+        try:
+            with transaction.atomic():
+                stored.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError as exc:
+            raise conflict("email_taken", "Another customer of this merchant has that email address.") from exc
+        if any(name in PASS_VISIBLE_CUSTOMER_FIELDS for name in changed):
+            loyalty_services.refresh_customer_passes(customer_id=stored.pk)
+    for name in (*values, "birth_date_changed_at", "birth_date_changed_by", "updated_at"):
+        setattr(customer, name, getattr(stored, name))
+    return changed
 
 
 # --- the "your card" emails ---------------------------------------------------------------

@@ -9,10 +9,10 @@ from django.utils.html import format_html
 from loyalty import services
 from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
-from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin
+from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin, ScopedTabularInline
 
 
-class RewardInline(admin.TabularInline):
+class RewardInline(ScopedTabularInline):
     model = Reward
     extra = 1
     fields = ["name", "description", "points_cost", "is_active"]
@@ -57,6 +57,20 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
         ),
     ]
 
+    # An edit is stored by the service once its rewards are saved too (save_related), so what the
+    # wallet passes show is refreshed once, for the program and its rewards together.
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)  # a new program has no cards yet
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            rewards_changed = any(formset.has_changed() for formset in formsets)
+            cards = services.update_program(program=form.instance, rewards_changed=rewards_changed)
+            if cards:
+                self.message_user(request, f"The wallet passes of {cards} card(s) will be updated.", messages.INFO)
+
 
 @admin.register(Reward)
 class RewardAdmin(MerchantScopedAdmin):
@@ -64,6 +78,15 @@ class RewardAdmin(MerchantScopedAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "description"]
     list_select_related = ["program__merchant"]
+
+    def save_model(self, request, obj, form, change):
+        services.save_reward(reward=obj)
+
+    def delete_model(self, request, obj):
+        services.delete_rewards(reward_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        services.delete_rewards(reward_ids=list(queryset.values_list("pk", flat=True)))
 
 
 class AdjustBalanceForm(forms.Form):
@@ -82,7 +105,7 @@ class AdjustBalanceForm(forms.Form):
     reason = forms.CharField(max_length=255, help_text="Kept in the ledger.")
 
 
-class TransactionInline(admin.TabularInline):
+class TransactionInline(ScopedTabularInline):
     model = LoyaltyTransaction
     fk_name = "card"
     fields = [
@@ -195,6 +218,27 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
         ),
         ("Wallet", {"fields": ["apple_serial_number", "google_object_id"]}),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.deleted_at is not None:
+            readonly.append("is_active")  # a deleted card stays inactive
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        # The active flag goes through the service: the wallet passes turn inactive (or active) too.
+        try:
+            changed = services.update_card(
+                card=obj,
+                is_active=form.cleaned_data.get("is_active", obj.is_active),
+                enrolled_at_store=form.cleaned_data.get("enrolled_at_store", obj.enrolled_at_store),
+            )
+        except LoyaltyError as exc:
+            self.refuse(request, exc.message)
+        else:
+            if changed:
+                state = "active" if obj.is_active else "inactive"
+                self.message_user(request, f"Card {obj.card_number} is {state}; its wallet passes will be updated.")
 
     def has_add_permission(self, request):
         # Cards are issued by enrollment or the customer's "Issue a card" action (welcome bonus included).

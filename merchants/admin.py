@@ -5,6 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from loyalty.errors import LoyaltyError
+from loyalty.services import update_merchant
 from merchants import pins
 from merchants.admin_scoping import MerchantScopedAdmin
 from merchants.models import Merchant, StaffMember, Store
@@ -31,6 +32,13 @@ class MerchantAdmin(MerchantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Only the operator switches a merchant on or off or changes its public slug.
         return [] if request.user.is_superuser else ["slug", "is_active"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # The merchant's name is on every wallet pass: the service refreshes them when it changes.
+        update_merchant(merchant=obj)
 
 
 @admin.register(Store)

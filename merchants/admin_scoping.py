@@ -1,14 +1,135 @@
 """The admin base class that keeps a merchant's staff inside their merchant."""
 
-from django.contrib import admin
-from django.http import Http404, HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
+from django.db.models import Model, Q
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 
-from merchants.selectors import merchant_path_for, scoped, staff_member_for
+from merchants.selectors import merchant_ids_for, merchant_path_for, scoped, staff_member_for
 
 
 def is_merchant_admin(request: HttpRequest) -> bool:
     member = staff_member_for(request.user)
     return bool(member and member.is_manager and member.merchant.is_active)
+
+
+def scope_choices(db_field, request: HttpRequest, kwargs: dict) -> None:
+    """Limit a form field's choices (foreign key or many-to-many) to the user's merchant's rows."""
+    related = db_field.related_model
+    try:
+        merchant_path_for(related)
+    except LookupError:
+        return
+    queryset = kwargs.get("queryset", related._default_manager.all())
+    kwargs["queryset"] = queryset & scoped(related, request.user)
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-field filter offering only rows of the user's merchant.
+
+    Django's own lists every row of the related model (``field.get_choices()``): another
+    merchant's store names would show in the sidebar. A related model without a path to a
+    merchant (a user) offers only the values found in the rows the user may see.
+    """
+
+    only_used_values = False
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        related: type[Model] = field.related_model
+        limit = Q()
+        try:
+            visible = scoped(related, request.user) if merchant_ids_for(request.user) is not None else None
+        except LookupError:  # no path to a merchant: what the visible rows point to
+            visible, only_used = None, merchant_ids_for(request.user) is not None
+        else:
+            only_used = self.only_used_values
+        if visible is not None:
+            limit &= Q(pk__in=visible.values("pk"))
+        if only_used:
+            used = model_admin.get_queryset(request).distinct().values_list(f"{self.field_path}__pk", flat=True)
+            limit &= Q(pk__in=used)
+        return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
+
+
+class ScopedRelatedOnlyFieldListFilter(ScopedRelatedFieldListFilter):
+    """``RelatedOnlyFieldListFilter``, scoped: the values found in the user's rows."""
+
+    only_used_values = True
+
+
+def scoped_list_filter(model: type[Model], spec):
+    """The same ``list_filter`` entry with every relation filter replaced by its scoped version.
+
+    Covers field names and paths (``"store"``, ``"card__store"``, ``"program__merchant"``) and
+    ``(path, RelatedFieldListFilter or RelatedOnlyFieldListFilter or a subclass)`` tuples. A
+    ``SimpleListFilter`` writes its own ``lookups()`` and must ask ``scoped()`` itself.
+    """
+    if isinstance(spec, str):
+        field = get_fields_from_path(model, spec)[-1]
+        return (spec, ScopedRelatedFieldListFilter) if field.is_relation else spec
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        path, filter_class = spec
+        if (
+            isinstance(filter_class, type)
+            and issubclass(filter_class, admin.RelatedFieldListFilter)
+            and not issubclass(filter_class, ScopedRelatedFieldListFilter)
+        ):
+            only = issubclass(filter_class, admin.RelatedOnlyFieldListFilter)
+            base = ScopedRelatedOnlyFieldListFilter if only else ScopedRelatedFieldListFilter
+            if filter_class not in (admin.RelatedFieldListFilter, admin.RelatedOnlyFieldListFilter):
+                base = type(f"Scoped{filter_class.__name__}", (base, filter_class), {})
+            return (path, base)
+    return spec
+
+
+class ScopedInlineMixin:
+    """An inline for the merchant's staff: its choices scoped, its permissions those of the model's admin.
+
+    Django asks an inline for model permissions (``loyalty.view_reward``…) that owners and
+    managers do not hold, so without this an owner saw no rewards under a program. The
+    registered admin of the inline's model answers instead (the ledger's is read-only), or the
+    merchant-admin rule when the model has none.
+    """
+
+    def _model_admin(self):
+        return self.admin_site._registry.get(self.model)
+
+    def has_view_permission(self, request, obj=None):
+        model_admin = self._model_admin()
+        if model_admin is not None:
+            return model_admin.has_view_permission(request)
+        return request.user.is_superuser or is_merchant_admin(request)
+
+    def has_add_permission(self, request, obj=None):
+        model_admin = self._model_admin()
+        if model_admin is not None:
+            return model_admin.has_add_permission(request)
+        return request.user.is_superuser or is_merchant_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        model_admin = self._model_admin()
+        if model_admin is not None:
+            return model_admin.has_change_permission(request)
+        return request.user.is_superuser or is_merchant_admin(request)
+
+    def has_delete_permission(self, request, obj=None):
+        model_admin = self._model_admin()
+        if model_admin is not None:
+            return model_admin.has_delete_permission(request)
+        return request.user.is_superuser or is_merchant_admin(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        scope_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        scope_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedTabularInline(ScopedInlineMixin, admin.TabularInline):
+    pass
 
 
 class MerchantScopedAdmin(admin.ModelAdmin):
@@ -49,21 +170,12 @@ class MerchantScopedAdmin(admin.ModelAdmin):
 
     # -- choices: only the user's merchant's rows --
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        self._scope_choices(db_field, request, kwargs)
+        scope_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        self._scope_choices(db_field, request, kwargs)
+        scope_choices(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
-
-    def _scope_choices(self, db_field, request, kwargs):
-        related = db_field.related_model
-        try:
-            merchant_path_for(related)
-        except LookupError:
-            return
-        queryset = kwargs.get("queryset", related._default_manager.all())
-        kwargs["queryset"] = queryset & scoped(related, request.user)
 
     # -- new rows start on the user's merchant (the only choice they have) --
     def get_changeform_initial_data(self, request):
@@ -73,13 +185,33 @@ class MerchantScopedAdmin(admin.ModelAdmin):
             initial.setdefault("merchant", member.merchant_id)
         return initial
 
+    # -- a service refused the save: say why, and show the form again instead of "changed successfully" --
+    def refuse(self, request, message: str) -> None:
+        self.message_user(request, message, messages.ERROR)
+        request._admin_save_refused = True
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_admin_save_refused", False):
+            return super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_admin_save_refused", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_admin_save_refused", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
+
+    # -- filters: a relation's choices are the user's merchant's rows (see scoped_list_filter) --
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
         if request.user.is_superuser:
             path = merchant_path_for(self.model)
             if path and path not in filters:
                 filters.insert(0, path)
-        return filters
+        return [scoped_list_filter(self.model, spec) for spec in filters]
 
 
 class ReadOnlyScopedAdmin(MerchantScopedAdmin):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from loyalty.services.cards import id_slices
-from merchants.admin_scoping import ReadOnlyScopedAdmin
+from merchants.admin_scoping import ReadOnlyScopedAdmin, ScopedTabularInline
 from wallet.models import AppleDeviceRegistration, GoogleWalletClass, WalletPass, WalletUpdate
 from wallet.outbox import schedule_pass_updates
 
@@ -23,7 +23,7 @@ def resend_cards(card_ids: list[int]) -> None:
         schedule_pass_updates(card_ids)
 
 
-class RegistrationInline(admin.TabularInline):
+class RegistrationInline(ScopedTabularInline):
     model = AppleDeviceRegistration
     fk_name = "card"
     fields = ["device_library_identifier", "push_token", "created_at", "updated_at", "last_pushed_at"]

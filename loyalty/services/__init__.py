@@ -6,7 +6,13 @@ recorded in the outbox. Views, admin actions, tasks and commands all call these.
 """
 
 from loyalty.services.adjustments import adjust_balance
-from loyalty.services.cards import issue_card, set_cards_active, soft_delete_cards
+from loyalty.services.cards import (
+    issue_card,
+    refresh_customer_passes,
+    set_cards_active,
+    soft_delete_cards,
+    update_card,
+)
 from loyalty.services.expiry import ExpiryReport, expire_points, expiring_programs, expiry_candidates
 from loyalty.services.ledger import (
     MAX_POINTS_PER_OPERATION,
@@ -15,6 +21,13 @@ from loyalty.services.ledger import (
     LedgerResult,
 )
 from loyalty.services.points import earn_points, points_for_purchase, redeem_points, void_points
+from loyalty.services.programs import (
+    delete_rewards,
+    refresh_program_passes,
+    save_reward,
+    update_merchant,
+    update_program,
+)
 from loyalty.services.stamps import add_stamp, redeem_stamps
 
 __all__ = [
@@ -24,6 +37,7 @@ __all__ = [
     "ExpiryReport",
     "LedgerResult",
     "add_stamp",
+    "delete_rewards",
     "adjust_balance",
     "earn_points",
     "expire_points",
@@ -32,8 +46,14 @@ __all__ = [
     "issue_card",
     "points_for_purchase",
     "redeem_points",
+    "refresh_customer_passes",
+    "refresh_program_passes",
     "redeem_stamps",
+    "save_reward",
     "set_cards_active",
     "soft_delete_cards",
+    "update_card",
+    "update_merchant",
+    "update_program",
     "void_points",
 ]

@@ -69,6 +69,28 @@ def set_cards_active(*, card_ids: list[int], active: bool) -> int:
     return len(changed)
 
 
+def update_card(*, card: LoyaltyCard, is_active: bool, enrolled_at_store: Store | None) -> bool:
+    """What the card form edits: the store the card was issued at and the active flag.
+
+    The flag goes through ``set_cards_active`` (the wallet pass turns inactive or active
+    again); the store is not on the pass. A deleted card stays inactive. Returns whether the
+    active flag changed.
+    """
+    if enrolled_at_store is not None and enrolled_at_store.merchant_id != card.merchant_id:
+        raise invalid("unknown_store", "That store does not belong to this merchant.")
+    with transaction.atomic():
+        stored = LoyaltyCard.objects.select_for_update().get(pk=card.pk)
+        if is_active and stored.deleted_at is not None:
+            raise conflict("card_deleted", "A deleted card cannot be reactivated.")
+        store_id = enrolled_at_store.pk if enrolled_at_store is not None else None
+        if stored.enrolled_at_store_id != store_id:
+            # Not on the pass: a plain column update, the pass tag (updated_at) stays.
+            LoyaltyCard.objects.filter(pk=card.pk).update(enrolled_at_store_id=store_id)
+        changed = set_cards_active(card_ids=[card.pk], active=is_active) > 0
+    card.refresh_from_db(fields=["is_active", "enrolled_at_store", "updated_at"])
+    return changed
+
+
 def soft_delete_cards(*, card_ids: list[int]) -> int:
     """Delete cards for the customer while their ledger stays; the wallet pass turns inactive."""
     changed = []
@@ -81,3 +103,13 @@ def soft_delete_cards(*, card_ids: list[int]) -> int:
             changed += now_changed
         schedule_pass_updates(changed)
     return len(changed)
+
+
+def refresh_customer_passes(*, customer_id: int) -> int:
+    """Schedule a pass update for the customer's live cards (their name is on the pass)."""
+    live = LoyaltyCard.objects.filter(customer_id=customer_id, deleted_at__isnull=True)
+    ids = list(live.values_list("pk", flat=True))
+    if ids:
+        live.filter(pk__in=ids).update(updated_at=timezone.now())
+        schedule_pass_updates(ids)
+    return len(ids)
