@@ -87,7 +87,7 @@ def _record_failure(email: OutboundEmail, exc: Exception) -> None:
         OutboundEmail.objects.filter(pk=email.pk).update(status=OutboundEmail.Status.FAILED, last_error=error)
         logger.error("email %s to %s given up after %d attempt(s): %s", email.pk, email.kind, email.attempts, error)
         return
-    delay = min(2 ** min(email.attempts, 12) * 15, MAX_BACKOFF_SECONDS)
+    delay = min(15 * 2 ** min(email.attempts - 1, 12), MAX_BACKOFF_SECONDS)
     OutboundEmail.objects.filter(pk=email.pk).update(
         next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay), last_error=error
     )
