@@ -154,13 +154,16 @@ class StaffMemberAdmin(MerchantScopedAdmin):
 
     @admin.action(description="Unlock the PIN of the selected staff")
     def unlock_pins(self, request, queryset):
+        unlocked = 0
         for member in queryset:
             try:
                 pins.unlock_pin(staff=member, by_user=request.user)
             except LoyaltyError as exc:
                 self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
-                return
-        self.message_user(request, f"Unlocked {queryset.count()} PIN(s).", messages.SUCCESS)
+            else:
+                unlocked += 1
+        if unlocked:
+            self.message_user(request, f"Unlocked {unlocked} PIN(s).", messages.SUCCESS)
 
     def get_actions(self, request):
         # Managers may unlock PINs even though they cannot edit staff.
