@@ -36,6 +36,7 @@ from loyalty.selectors import (
     pos_cards,
     transactions_for_display,
 )
+from merchants import login_limits
 from merchants.models import StaffMember, Store
 from merchants.pins import unlock_pin, verify_pin
 from merchants.selectors import scoped, staff_member_for
@@ -367,20 +368,18 @@ class TokenView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [StaffRateLimit]
     parser_classes = [JSONParser]
-    rate_limit_group = "login"
-
-    def rate_limit_key(self, request) -> str:
-        username = request.data.get("username") if isinstance(request.data, dict) else None
-        return f"login:{str(username or '').strip().lower()[:150]}"
 
     def get_authenticate_header(self, request) -> str:
         return "Token"
 
     @extend_schema(
         summary="Get an API token",
-        description="Send `Authorization: Token <token>` on every other call.",
+        description=(
+            "Send `Authorization: Token <token>` on every other call. Failed sign-ins are limited per username "
+            "and per client address (429 `rate_limited` with Retry-After, even for the right password, until "
+            "the wait ends)."
+        ),
         request=s.TokenInput,
         responses={
             200: s.TokenOutput,
@@ -393,10 +392,15 @@ class TokenView(APIView):
     def post(self, request):
         data = s.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
-        )
+        username = AbstractBaseUser.normalize_username(data.validated_data["username"])
+        wait = login_limits.retry_after(request, username)
+        if wait is not None:
+            raise LoyaltyError(
+                "rate_limited", login_limits.refusal_message(wait), status=429, details={"retry_after_seconds": wait}
+            )
+        user = authenticate(request._request, username=username, password=data.validated_data["password"])
         if user is None:
+            login_limits.record_failure(request, username)
             raise exceptions.AuthenticationFailed("Wrong username or password.", code="invalid_credentials")
         member = staff_member_for(user)
         if member is None or not member.merchant.is_active:
