@@ -58,7 +58,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "merchants",
@@ -254,6 +253,10 @@ def env_login_limit(name: str, default: str) -> str:
 # Failed sign-ins (admin, POS page, API token) per username and per client address (merchants/login_limits.py).
 LOYALTY_LOGIN_LIMIT_PER_USERNAME = env_login_limit("LOYALTY_LOGIN_LIMIT_PER_USERNAME", "10/15m")
 LOYALTY_LOGIN_LIMIT_PER_ADDRESS = env_login_limit("LOYALTY_LOGIN_LIMIT_PER_ADDRESS", "30/15m")
+# How long an API token works after sign-in (merchants/tokens.py).
+LOYALTY_API_TOKEN_TTL_HOURS = float(os.environ.get("LOYALTY_API_TOKEN_TTL_HOURS", "10"))
+if not 0 < LOYALTY_API_TOKEN_TTL_HOURS <= 24 * 366:
+    raise ImproperlyConfigured("LOYALTY_API_TOKEN_TTL_HOURS must be a number of hours above 0 and at most a year.")
 
 # --- Loyalty product ----------------------------------------------------------------
 LOYALTY_PUBLIC_BASE_URL = os.environ.get("LOYALTY_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from merchants import login_limits
+from merchants.models import StaffToken
 from tests.factories import StaffMemberFactory
 from tests.loyalty.test_api_cards import error_of
 
@@ -76,6 +77,7 @@ def test_admin_pos_and_token_share_one_budget_per_normalised_username(client, ma
     assert error["details"]["retry_after_seconds"] == int(response["Retry-After"])
     assert "Try again in" in error["message"]
     assert "_auth_user_id" not in client.session
+    assert not StaffToken.objects.filter(user=manager.user).exists()
 
     # Another person's budget is untouched.
     colleague = StaffMemberFactory(merchant=manager.merchant, role="manager")
