@@ -67,7 +67,8 @@ def test_admin_pos_and_token_share_one_budget_per_normalised_username(client, ma
 
     # The right password is refused everywhere while limited, without being checked.
     response = pos_login(client, name, PASSWORD)
-    assert response.status_code == 429 and 60 <= int(response["Retry-After"]) <= 15 * 60
+    # Fixed windows (django-ratelimit): the wait is what is left of this one.
+    assert response.status_code == 429 and 1 <= int(response["Retry-After"]) <= 15 * 60
     assert "Too many failed sign-ins" in response.content.decode()
     response = admin_login(client, name, PASSWORD)
     assert response.status_code == 429 and int(response["Retry-After"]) >= 1
