@@ -129,11 +129,11 @@ END;
 def prepare(cards: int) -> dict:
     """The benchmark merchant: a program without cooldown, caps or PIN, 10,000 cards, staff with tokens."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from customers.models import Customer
     from loyalty.models import LoyaltyCard, LoyaltyProgram
     from merchants.models import Merchant, StaffMember, Store
+    from merchants.tokens import issue_token
 
     migrate()
     merchant, _ = Merchant.objects.get_or_create(slug=SLUG, defaults={"name": "Bench POS"})
@@ -162,7 +162,7 @@ def prepare(cards: int) -> dict:
         user, _ = get_user_model().objects.get_or_create(username=f"bench-cashier-{i}")
         member, _ = StaffMember.objects.get_or_create(user=user, defaults={"merchant": merchant, "role": "cashier"})
         member.stores.set([store])
-        tokens.append(Token.objects.get_or_create(user=user)[0].key)
+        tokens.append(issue_token(user=user, device="bench")[0])
     numbers = list(LoyaltyCard.objects.filter(merchant=merchant).order_by("pk").values_list("card_number", flat=True))
     ids = LoyaltyCard.objects.filter(merchant=merchant).order_by("pk").values_list("pk", flat=True)
     first, last = ids.first(), ids.last()

@@ -39,18 +39,20 @@ def main() -> None:
         }
     )
     setup_django()
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from pyinstrument import Profiler
-    from rest_framework.authtoken.models import Token
 
     from loyalty.models import LoyaltyCard
+    from merchants.tokens import issue_token
 
     numbers = list(LoyaltyCard.objects.filter(merchant__slug="bench-pos").values_list("card_number", flat=True))
-    token = Token.objects.filter(user__username="bench-cashier-0").values_list("key", flat=True).first()
-    if not numbers or not token:
+    user = get_user_model().objects.filter(username="bench-cashier-0").first()
+    if not numbers or user is None:
         sys.exit("run bench/pos_throughput.py once first: it creates the benchmark merchant")
+    token = issue_token(user=user, device="bench profile")[0]
     client = Client()
 
     def request(i: int):

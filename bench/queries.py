@@ -35,12 +35,12 @@ def prepare() -> dict:
     from decimal import Decimal
 
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from customers.models import Customer
     from loyalty import services
     from loyalty.models import LoyaltyCard, LoyaltyProgram, Reward
     from merchants.models import Merchant, StaffMember, Store
+    from merchants.tokens import issue_token
 
     merchant, _ = Merchant.objects.get_or_create(slug=SLUG, defaults={"name": "Bench queries"})
     store, _ = Store.objects.get_or_create(merchant=merchant, code="main", defaults={"name": "Main"})
@@ -54,7 +54,7 @@ def prepare() -> dict:
     user, _ = get_user_model().objects.get_or_create(username="bench-queries-manager")
     member, _ = StaffMember.objects.get_or_create(user=user, defaults={"merchant": merchant, "role": "manager"})
     member.stores.set([store])
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = issue_token(user=user, device="bench")[0]
     customer, _ = Customer.objects.get_or_create(
         merchant=merchant, email="bench-queries@example.com", defaults={"first_name": "Bench", "last_name": "Queries"}
     )

@@ -6,6 +6,7 @@ the variables listed in the README and ../shared/SPEC.md.
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -57,7 +58,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "merchants",
@@ -241,6 +241,23 @@ LOYALTY_ENROLL_RATE_LIMIT = os.environ.get("LOYALTY_ENROLL_RATE_LIMIT", "10/h")
 # Behind a reverse proxy every client has the proxy's address: name the header it sets
 # (for example HTTP_X_REAL_IP) so per-address limits see the customer.
 RATELIMIT_IP_META_KEY = env_optional("RATELIMIT_IP_META_KEY")
+
+
+def env_login_limit(name: str, default: str) -> str:
+    """A sign-in limit such as ``10/15m``: failures per window (``s``, ``m``, ``h`` or ``d``, optionally multiplied)."""
+    value = os.environ.get(name) or default
+    if not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?[smhd]", value):
+        raise ImproperlyConfigured(f"{name} must look like 10/15m (failures per window), got {value!r}")
+    return value
+
+
+# Failed sign-ins (admin, POS page, API token) per username and per client address (merchants/login_limits.py).
+LOYALTY_LOGIN_LIMIT_PER_USERNAME = env_login_limit("LOYALTY_LOGIN_LIMIT_PER_USERNAME", "10/15m")
+LOYALTY_LOGIN_LIMIT_PER_ADDRESS = env_login_limit("LOYALTY_LOGIN_LIMIT_PER_ADDRESS", "30/15m")
+# How long an API token works after sign-in (merchants/tokens.py).
+LOYALTY_API_TOKEN_TTL_HOURS = float(os.environ.get("LOYALTY_API_TOKEN_TTL_HOURS", "10"))
+if not 0 < LOYALTY_API_TOKEN_TTL_HOURS <= 24 * 366:
+    raise ImproperlyConfigured("LOYALTY_API_TOKEN_TTL_HOURS must be a number of hours above 0 and at most a year.")
 
 # --- Loyalty product ----------------------------------------------------------------
 LOYALTY_PUBLIC_BASE_URL = os.environ.get("LOYALTY_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -2,11 +2,16 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from merchants.login_forms import LimitedAdminAuthenticationForm, admin_login
+
 admin.site.site_header = "Loyalty portal"
 admin.site.site_title = "Loyalty portal admin"
 admin.site.index_title = "Your loyalty programs"
+# Sign-ins count against the shared limits (merchants/login_limits.py); refusals answer 429.
+admin.site.login_form = LimitedAdminAuthenticationForm
 
 urlpatterns = [
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("api/v1/", include("loyalty.api.urls")),
     path("pos/", include("loyalty.pos_urls")),

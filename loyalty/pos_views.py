@@ -11,24 +11,20 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from loyalty.api.ratelimits import usage
 from loyalty.api.serializers import StaffOutput
+from merchants.login_forms import LimitedAuthenticationForm, refused_status
 from merchants.selectors import staff_member_for
 
 
 class PosLoginView(auth_views.LoginView):
+    """Sign-in for the till, under the shared sign-in limits (429 when they refuse)."""
+
     template_name = "pos/login.html"
+    authentication_form = LimitedAuthenticationForm
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "").strip().lower()[:150]
-        limited = usage(request, group="login", key=f"login:{username}")
-        if limited and limited["should_limit"]:
-            # An unbound form: a bound one would check the password while showing the refusal.
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
-            context = self.get_context_data(form=form, rate_limited=True, retry_after=max(1, limited["time_left"]))
-            return self.render_to_response(context, status=429)
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form):
+        return refused_status(super().form_invalid(form))
 
 
 class PosLogoutView(auth_views.LogoutView):

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from loyalty.errors import LoyaltyError
 from loyalty.services import update_merchant
-from merchants import pins
+from merchants import pins, tokens
 from merchants.admin_scoping import MerchantScopedAdmin
 from merchants.models import Merchant, StaffMember, Store
 from merchants.selectors import staff_member_for
@@ -59,6 +59,11 @@ class StaffMemberForm(forms.ModelForm):
         required=False,
         help_text="Required for a new staff member; leave empty to keep the current password.",
     )
+    deactivated = forms.BooleanField(
+        required=False,
+        help_text="Ticked: this person can no longer sign in (admin, POS, API) and every device they use is "
+        "signed out. Untick to let them back in.",
+    )
     pin = forms.RegexField(
         regex=r"^\d{4,6}$",
         required=False,
@@ -76,6 +81,7 @@ class StaffMemberForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["username"].initial = self.instance.user.username
             self.fields["email"].initial = self.instance.user.email
+            self.fields["deactivated"].initial = not self.instance.user.is_active
 
     def clean_username(self):
         username = self.cleaned_data["username"].strip()
@@ -86,12 +92,16 @@ class StaffMemberForm(forms.ModelForm):
             raise forms.ValidationError("That username is taken.")
         return username
 
+    editor_id: int | None = None
+
     def clean(self):
         cleaned = super().clean()
         merchant = cleaned.get("merchant")
         stores = cleaned.get("stores")
         if merchant and stores and any(store.merchant_id != merchant.pk for store in stores):
             self.add_error("stores", "Pick stores of this staff member's merchant.")
+        if cleaned.get("deactivated") and self.instance.pk and self.instance.user_id == self.editor_id:
+            self.add_error("deactivated", "You cannot deactivate yourself.")
         password = cleaned.get("password")
         if not self.instance.pk and not password:
             self.add_error("password", "A new staff member needs a password.")
@@ -110,9 +120,14 @@ class StaffMemberForm(forms.ModelForm):
         user.email = self.cleaned_data.get("email", "")
         # Owners and managers use the admin; cashiers use the POS only.
         user.is_staff = member.role in (StaffMember.Role.OWNER, StaffMember.Role.MANAGER)
+        password_changed = bool(self.cleaned_data.get("password")) and user.pk is not None
         if self.cleaned_data.get("password"):
             user.set_password(self.cleaned_data["password"])
+        user.is_active = not self.cleaned_data.get("deactivated")
         user.save()
+        if password_changed or not user.is_active:
+            # Their tokens would fail anyway (password hash, inactive user); mark them signed out.
+            tokens.revoke_all(user=user)
         member.user = user
         if self.cleaned_data.get("pin"):
             member.pin_hash = pins.make_pin_hash(self.cleaned_data["pin"])
@@ -132,8 +147,13 @@ class StaffMemberAdmin(MerchantScopedAdmin):
     list_select_related = ["user", "merchant"]
     filter_horizontal = ["stores"]
     readonly_fields = ["pin_failed_attempts", "pin_locked_until"]
-    fields = ["username", "email", "password", "merchant", "role", "stores", "pin", *readonly_fields]
-    actions = ["unlock_pins"]
+    fields = ["username", "email", "password", "deactivated", "merchant", "role", "stores", "pin", *readonly_fields]
+    actions = ["unlock_pins", "sign_out_devices"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)  # a new class on every call
+        form.editor_id = request.user.pk  # nobody deactivates the account they are signed in with
+        return form
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("stores")
@@ -162,17 +182,32 @@ class StaffMemberAdmin(MerchantScopedAdmin):
 
     @admin.action(description="Unlock the PIN of the selected staff")
     def unlock_pins(self, request, queryset):
+        unlocked = 0
         for member in queryset:
             try:
                 pins.unlock_pin(staff=member, by_user=request.user)
             except LoyaltyError as exc:
                 self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
+            else:
+                unlocked += 1
+        if unlocked:
+            self.message_user(request, f"Unlocked {unlocked} PIN(s).", messages.SUCCESS)
+
+    @admin.action(description="Sign out of every device")
+    def sign_out_devices(self, request, queryset):
+        signed_out = 0
+        for member in queryset:
+            try:
+                signed_out += tokens.sign_out_staff(staff=member, by_user=request.user)
+            except LoyaltyError as exc:
+                self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
                 return
-        self.message_user(request, f"Unlocked {queryset.count()} PIN(s).", messages.SUCCESS)
+        self.message_user(request, f"Signed out {signed_out} device(s).", messages.SUCCESS)
 
     def get_actions(self, request):
-        # Managers may unlock PINs even though they cannot edit staff.
+        # Managers may unlock PINs and sign devices out even though they cannot edit staff.
         actions = super().get_actions(request)
         if not (request.user.is_superuser or staff_member_for(request.user)):
             actions.pop("unlock_pins", None)
+            actions.pop("sign_out_devices", None)
         return actions

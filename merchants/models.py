@@ -82,3 +82,31 @@ class StaffMember(models.Model):
     @property
     def has_pin(self) -> bool:
         return bool(self.pin_hash)
+
+
+class StaffToken(models.Model):
+    """An API token of one signed-in device (``Authorization: Token <key>``).
+
+    Only a SHA-256 of the key is kept. A token works until ``expires_at``, until it is revoked
+    (the device signs out, a manager signs it out, the staff member is deactivated), and only
+    while the user's password is the one it was issued under: ``password_hash`` is the user's
+    ``get_session_auth_hash()`` at issue time, the HMAC Django compares to end sessions on a
+    password change. merchants/tokens.py issues, checks and revokes them.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    device = models.CharField(max_length=100, blank=True, help_text="The device's name, or its browser's.")
+    password_hash = models.CharField(max_length=128, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+        indexes = [models.Index(fields=["user", "expires_at"], name="stafftoken_user_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.device or 'device'} (token {self.pk})"

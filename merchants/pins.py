@@ -14,6 +14,7 @@ import secrets
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from loyalty.errors import LoyaltyError, forbidden, invalid
 from merchants.models import StaffMember
@@ -88,7 +89,15 @@ def verify_pin(*, staff: StaffMember, pin: str | None, now: datetime.datetime | 
 
 
 def unlock_pin(*, staff: StaffMember, by_user) -> None:
-    """A manager or owner of the same merchant (or a superuser) lifts a PIN lockout."""
+    """A manager or owner of the same merchant (or a superuser) lifts someone else's PIN lockout.
+
+    Nobody lifts their own: the lockout is what stops a stolen or guessed account from trying
+    more PINs, so a colleague must do it.
+    """
+    if staff.user_id == by_user.pk:
+        raise LoyaltyError(
+            "cannot_unlock_own_pin", _("You cannot unlock your own PIN; ask another manager or the owner."), status=403
+        )
     if not by_user.is_superuser:
         manager = StaffMember.objects.filter(user=by_user, merchant_id=staff.merchant_id).first()
         if manager is None or not manager.is_manager:

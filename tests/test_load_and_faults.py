@@ -30,7 +30,6 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Count, Sum
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 import wallet.tasks
@@ -42,6 +41,7 @@ from loyalty import tasks as loyalty_tasks
 from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.selectors import cards_out_of_balance
+from merchants.tokens import issue_token
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory, make_card
 from tests.support import postgres_only
 from wallet.models import WalletUpdate
@@ -296,7 +296,7 @@ def test_hundred_concurrent_mixed_operations_on_one_card_lose_nothing():
 
 def _api_client(member) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=member.user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=member.user)[0]}")
     return client
 
 
@@ -309,7 +309,7 @@ def test_hundred_concurrent_api_operations_on_a_hundred_cards_with_retries_apply
     for card in cards[::2]:  # half the cards can pay for redemptions
         services.earn_points(card=card, purchase_amount=Decimal("20"), store=store, staff_user=None)
     rows_before = LoyaltyTransaction.objects.count()
-    tokens = [Token.objects.get_or_create(user=member.user)[0].key for member in cashiers]
+    tokens = [issue_token(user=member.user)[0] for member in cashiers]
     rng = random.Random(100)
     actions = [
         ("stamp", {}),

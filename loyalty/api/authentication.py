@@ -1,22 +1,33 @@
 """Token authentication that also loads the staff membership the permission checks next."""
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.authtoken.models import Token
+
+from merchants import tokens
+from merchants.models import StaffToken
 
 
 class StaffTokenAuthentication(TokenAuthentication):
-    """DRF's token auth, reading token, user, staff membership and merchant in one query.
+    """``Authorization: Token <key>`` with a device token (merchants/tokens.py).
 
-    Every POS call asks who the staff member is right after authenticating; loading it with
-    the token saves that round trip (merchants.selectors.staff_member_for finds it cached).
+    Reads token, user, staff membership and merchant in one query: every POS call asks who the
+    staff member is right after authenticating, and merchants.selectors.staff_member_for finds it
+    cached. An expired or revoked token, one issued before the password changed, or an inactive
+    user is a 401 saying so.
     """
 
     def authenticate_credentials(self, key):
-        token = Token.objects.select_related("user__staff_member__merchant").filter(key=key).first()
+        token = (
+            StaffToken.objects.select_related("user__staff_member__merchant")
+            .filter(key_hash=tokens.key_hash(key))
+            .first()
+        )
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        refused = tokens.refusal(token)
+        if refused is not None:
+            code, message = refused
+            raise exceptions.AuthenticationFailed(message, code=code)
+        tokens.touch(token)
         return token.user, token

@@ -42,6 +42,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, LoyaltyError):
         response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        if exc.status == status.HTTP_429_TOO_MANY_REQUESTS and "retry_after_seconds" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
     elif isinstance(exc, exceptions.ValidationError):
         code, message, details = _validation(exc.detail)
         response = Response(error_body(code, message, details), status=status.HTTP_400_BAD_REQUEST)

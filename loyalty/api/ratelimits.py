@@ -3,7 +3,8 @@
 The numbers come from ``settings.LOYALTY_RATE_LIMITS`` (``stamp``, ``earn``, ``redeem``,
 ``void``, ``adjust``, ``pin``), read on every request so a deployment can raise them. A view
 names its group per action in ``rate_limit_groups``. When the cache is unreachable the
-limiter lets the request through and logs it: the till keeps working.
+limiter lets the request through and logs it: the till keeps working. Sign-ins have their own
+limits, per username and per client address (merchants/login_limits.py).
 """
 
 import logging
@@ -14,13 +15,8 @@ from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
-# Sign-in attempts per username; not a SPEC group, so it has its own default.
-DEFAULT_LOGIN_RATE = "10/m"
-
 
 def rate_for(group: str) -> str | None:
-    if group == "login":
-        return settings.LOYALTY_RATE_LIMITS.get("login", DEFAULT_LOGIN_RATE)
     return settings.LOYALTY_RATE_LIMITS.get(group)
 
 

@@ -21,10 +21,14 @@ _DESCRIPTIONS = {
     400: "Invalid input (`invalid_input`, or a specific code such as `unknown_store`, `store_required`, "
     "`unknown_reward`, `unknown_transaction`, `reason_required`, `invalid_amount`, `pin_required`, "
     "`invalid_idempotency_key`); `details` holds the field errors.",
-    401: "Not authenticated (`not_authenticated`, `authentication_failed`, `invalid_credentials`).",
+    401: "Not authenticated (`not_authenticated`, `authentication_failed`, `invalid_credentials`), or the "
+    "token no longer works: expired (`token_expired`), or this device signed out, signed out by a manager or "
+    "issued before a password change (`token_revoked`). Sign in again.",
     403: "Not allowed: wrong role (`permission_denied`), not staff (`not_staff`), merchant inactive, "
-    "wrong PIN (`invalid_pin`, details.attempts_left) or no PIN set (`pin_not_set`).",
-    404: "Unknown card (`card_not_found`), including a card of another merchant; unknown staff member or page.",
+    "wrong PIN (`invalid_pin`, details.attempts_left), no PIN set (`pin_not_set`) or unlocking one's own PIN "
+    "(`cannot_unlock_own_pin`).",
+    404: "Unknown card (`card_not_found`), including a card of another merchant; unknown staff member "
+    "(`staff_not_found`), device (`token_not_found`) or page.",
     409: "A rule refused the operation: `cooldown_active`, `daily_limit_reached`, `insufficient_points`, "
     "`insufficient_stamps`, `card_inactive`, `duplicate_order`, `below_min_purchase`, `already_voided`, "
     "`stamps_not_enabled`, `points_not_enabled`, `idempotency_conflict`, `idempotency_in_progress`, "

@@ -265,6 +265,21 @@ class PinVerifyInput(serializers.Serializer):
 class TokenInput(serializers.Serializer):
     username = StrictCharField(max_length=150)
     password = StrictCharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    device = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text='A name for this device ("Till 2"), shown to managers; the User-Agent when absent.',
+    )
+
+
+class StaffTokensRevokeInput(serializers.Serializer):
+    token_id = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="One device's token id; all of the staff member's devices when absent.",
+    )
 
 
 # --- outputs -------------------------------------------------------------------------------
@@ -272,6 +287,19 @@ class TokenInput(serializers.Serializer):
 
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField()
+    expires_at = serializers.DateTimeField(help_text="When the token stops working; sign in again then.")
+
+
+class StaffTokenOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    device = serializers.CharField()
+    created_at = serializers.DateTimeField(help_text="When the device signed in.")
+    expires_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True, help_text="Within five minutes.")
+
+
+class TokensRevokedOutput(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many devices were signed out.")
 
 
 class StoreOutput(serializers.Serializer):

@@ -13,16 +13,16 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty import idempotency, services
 from loyalty.api import serializers as s
+from loyalty.api.authentication import StaffTokenAuthentication
 from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
 from loyalty.api.ratelimits import StaffRateLimit
 from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses
@@ -36,9 +36,11 @@ from loyalty.selectors import (
     pos_cards,
     transactions_for_display,
 )
+from merchants import login_limits
 from merchants.models import StaffMember, Store
 from merchants.pins import unlock_pin, verify_pin
 from merchants.selectors import scoped, staff_member_for
+from merchants.tokens import issue_token, live_tokens, sign_out_device, sign_out_staff
 
 
 def card_not_found() -> LoyaltyError:
@@ -357,30 +359,63 @@ class StaffViewSet(viewsets.GenericViewSet):
         target.refresh_from_db()
         return Response(s.PinUnlockOutput({"unlocked": True, "staff": target}).data)
 
+    @extend_schema(
+        summary="A staff member's signed-in devices (manager or owner)",
+        description="Tokens that still work, newest first; sign them out with `tokens/revoke/`.",
+        responses={200: s.StaffTokenOutput(many=True), **error_responses(401, 403, 404)},
+        tags=["staff"],
+    )
+    @action(detail=True, methods=["get"], permission_classes=[IsMerchantStaff, IsManager])
+    def tokens(self, request, pk=None):
+        target = self.get_target()
+        return Response(s.StaffTokenOutput(live_tokens(user=target.user), many=True).data)
+
+    @extend_schema(
+        summary="Sign a staff member's devices out (manager or owner)",
+        description="Every device, or the one of `token_id`: their tokens stop working at once (401).",
+        request=s.StaffTokensRevokeInput,
+        responses={200: s.TokensRevokedOutput, **error_responses(400, 401, 403, 404, 415)},
+        tags=["staff"],
+    )
+    @action(detail=True, methods=["post"], url_path="tokens/revoke", permission_classes=[IsMerchantStaff, IsManager])
+    def tokens_revoke(self, request, pk=None):
+        target = self.get_target()
+        data = s.StaffTokensRevokeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        revoked = sign_out_staff(staff=target, by_user=request.user, token_id=data.validated_data.get("token_id"))
+        return Response(s.TokensRevokedOutput({"revoked": revoked}).data)
+
     def check_manager(self, request) -> None:
         if not IsManager().has_permission(request, self):
             raise exceptions.PermissionDenied(IsManager.message, code=IsManager.code)
 
 
 class TokenView(APIView):
-    """Exchange a staff member's username and password for an API token."""
+    """Sign a device in (username and password for a token) or out (the token it sends)."""
 
-    authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [StaffRateLimit]
     parser_classes = [JSONParser]
-    rate_limit_group = "login"
 
-    def rate_limit_key(self, request) -> str:
-        username = request.data.get("username") if isinstance(request.data, dict) else None
-        return f"login:{str(username or '').strip().lower()[:150]}"
+    def initialize_request(self, request, *args, **kwargs):
+        # Signing out needs the device's token; nothing else reads credentials (a stale token
+        # header must not stop a sign-in).
+        self.authentication_classes = [StaffTokenAuthentication] if request.method == "DELETE" else []
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
 
     def get_authenticate_header(self, request) -> str:
         return "Token"
 
     @extend_schema(
         summary="Get an API token",
-        description="Send `Authorization: Token <token>` on every other call.",
+        description=(
+            "Send `Authorization: Token <token>` on every other call. The token works until `expires_at` "
+            "(`LOYALTY_API_TOKEN_TTL_HOURS`, 10 by default), until this device or a manager signs it out, "
+            "and until the password changes. Failed sign-ins are limited per username and per client "
+            "address (429 `rate_limited` with Retry-After, even for the right password, until the wait ends)."
+        ),
         request=s.TokenInput,
         responses={
             200: s.TokenOutput,
@@ -393,13 +428,29 @@ class TokenView(APIView):
     def post(self, request):
         data = s.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
-        )
+        username = AbstractBaseUser.normalize_username(data.validated_data["username"])
+        wait = login_limits.retry_after(request, username)
+        if wait is not None:
+            raise LoyaltyError(
+                "rate_limited", login_limits.refusal_message(wait), status=429, details={"retry_after_seconds": wait}
+            )
+        user = authenticate(request._request, username=username, password=data.validated_data["password"])
         if user is None:
+            login_limits.record_failure(request, username)
             raise exceptions.AuthenticationFailed("Wrong username or password.", code="invalid_credentials")
         member = staff_member_for(user)
         if member is None or not member.merchant.is_active:
             raise LoyaltyError("not_staff", "This account is not staff of an active merchant.", status=403)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(s.TokenOutput({"token": token.key}).data)
+        device = data.validated_data.get("device") or request.headers.get("User-Agent", "")
+        key, token = issue_token(user=user, device=device)
+        return Response(s.TokenOutput({"token": key, "expires_at": token.expires_at}).data)
+
+    @extend_schema(
+        summary="Sign this device out",
+        description="The token sent in `Authorization` stops working at once.",
+        request=None,
+        responses={200: s.TokensRevokedOutput, **error_responses(401)},
+        tags=["auth"],
+    )
+    def delete(self, request):
+        return Response(s.TokensRevokedOutput({"revoked": sign_out_device(token=request.auth)}).data)

@@ -5,11 +5,11 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from loyalty import services
 from merchants.models import StaffMember
+from merchants.tokens import issue_token
 from tests.factories import (
     CustomerFactory,
     MerchantFactory,
@@ -24,8 +24,7 @@ from tests.factories import (
 
 def client_for(member: StaffMember) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=member.user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=member.user)[0]}")
     return client
 
 
@@ -58,7 +57,7 @@ def test_token_for_staff_and_then_calls_with_it(cashier, card):
     )
     assert response.status_code == 200
     token = response.json()["token"]
-    assert token == Token.objects.get(user=cashier.user).key
+    assert cashier.user.staff_tokens.count() == 1
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get(f"/api/v1/cards/{card.card_number}/").status_code == 200
@@ -128,7 +127,7 @@ def test_token_of_a_deactivated_user_is_401(cashier, card):
 def test_user_without_staff_membership_is_403(card):
     user = UserFactory()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=user)[0]}")
     error_of(client.get(f"/api/v1/cards/{card.card_number}/"), 403, "not_staff")
 
 
@@ -274,7 +273,7 @@ def test_detail_unknown_is_404(api, card, number):
 def test_superuser_without_staff_membership_cannot_use_the_pos_api(card):
     admin = UserFactory(is_superuser=True, is_staff=True)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=admin)[0]}")
     error_of(client.get(f"/api/v1/cards/{card.card_number}/"), 403, "not_staff")
 
 
@@ -383,6 +382,6 @@ def test_every_endpoint_needs_a_staff_member(card, cashier, method, path):
     url = path.format(number=card.card_number, staff=cashier.pk)
     error_of(getattr(APIClient(), method)(url, {}, format="json"), 401, "not_authenticated")
     outsider = APIClient()
-    outsider.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory()).key}")
+    outsider.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=UserFactory())[0]}")
     error_of(getattr(outsider, method)(url, {}, format="json"), 403, "not_staff")
     assert card.transactions.count() == 1

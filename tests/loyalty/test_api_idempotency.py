@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from loyalty import idempotency, services
 from loyalty.models import IdempotencyRecord, LoyaltyTransaction
+from merchants.tokens import issue_token
 from tests.factories import ProgramFactory, RewardFactory, StaffMemberFactory, StoreFactory, make_card
 from tests.loyalty.test_api_cards import client_for, error_of
 from tests.support import postgres_only, run_concurrently
@@ -189,7 +189,7 @@ def test_concurrent_requests_with_one_key_apply_once(action, body):
     store = StoreFactory(merchant=program.merchant, code="main")
     cashier = StaffMemberFactory(merchant=program.merchant, stores=[store])
     card = make_card(program=program, store=store)
-    token = Token.objects.create(user=cashier.user).key
+    token = issue_token(user=cashier.user)[0]
     key = str(uuid.uuid4())
 
     def attempt():
@@ -222,7 +222,7 @@ def test_concurrent_different_keys_all_apply():
     cashier = StaffMemberFactory(merchant=program.merchant, stores=[store])
     card = make_card(program=program, store=store)
     RewardFactory(program=program)
-    token = Token.objects.create(user=cashier.user).key
+    token = issue_token(user=cashier.user)[0]
 
     def attempt():
         return _token_client(token).post(

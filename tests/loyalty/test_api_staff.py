@@ -91,6 +91,17 @@ def test_owner_unlocks_too(cashier, store):
     assert cashier.pin_failed_attempts == 0
 
 
+def test_nobody_unlocks_their_own_pin(manager, store):
+    StaffMember.objects.filter(pk=manager.pk).update(pin_failed_attempts=4)
+    error = error_of(unlock(client_for(manager), manager), 403, "cannot_unlock_own_pin")
+    assert "your own PIN" in error["message"]
+    manager.refresh_from_db()
+    assert manager.pin_failed_attempts == 4
+    owner = StaffMemberFactory(merchant=manager.merchant, stores=[store], role="owner")
+    error_of(unlock(client_for(owner), owner), 403, "cannot_unlock_own_pin")
+    assert unlock(client_for(owner), manager).status_code == 200  # a colleague can
+
+
 def test_unlock_another_merchants_staff_is_404(manager):
     stranger = StaffMemberFactory(stores=[StoreFactory()])
     error_of(unlock(client_for(manager), stranger), 404, "staff_not_found")

@@ -6,15 +6,16 @@ import pytest
 import schemathesis
 from django.contrib.staticfiles import finders
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from merchants.tokens import issue_token
 from tests.factories import ProgramFactory, RewardFactory, StaffMemberFactory, StoreFactory, make_card
 
 EXPECTED_OPERATIONS = {
     ("post", "/api/v1/auth/token/"),
+    ("delete", "/api/v1/auth/token/"),
     ("get", "/api/v1/cards/lookup/"),
     ("get", "/api/v1/cards/{card_number}/"),
     ("post", "/api/v1/cards/{card_number}/stamp/"),
@@ -28,6 +29,8 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/staff/{id}/pin/unlock/"),
     ("get", "/api/v1/staff/"),
     ("get", "/api/v1/staff/me/"),
+    ("get", "/api/v1/staff/{id}/tokens/"),
+    ("post", "/api/v1/staff/{id}/tokens/revoke/"),
 }
 
 
@@ -100,7 +103,8 @@ MAX_EXAMPLES = 10
 def live_api(live_server, settings):
     """A merchant with data, a manager's token, and the schema loaded from the live server."""
     # The fuzzer sends hundreds of requests a minute; the limits have their own tests.
-    settings.LOYALTY_RATE_LIMITS = {name: "100000/m" for name in [*settings.LOYALTY_RATE_LIMITS, "login"]}
+    settings.LOYALTY_RATE_LIMITS = {name: "100000/m" for name in settings.LOYALTY_RATE_LIMITS}
+    settings.LOYALTY_LOGIN_LIMIT_PER_USERNAME = settings.LOYALTY_LOGIN_LIMIT_PER_ADDRESS = "100000/m"
     program = ProgramFactory(stamps_target=3)
     store = StoreFactory(merchant=program.merchant, code="main")
     manager = StaffMemberFactory(merchant=program.merchant, stores=[store], role="manager")
@@ -110,7 +114,7 @@ def live_api(live_server, settings):
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/schema/?format=json")
     return {
         "schema": schema,
-        "headers": {"Authorization": f"Token {Token.objects.create(user=manager.user).key}"},
+        "headers": {"Authorization": f"Token {issue_token(user=manager.user)[0]}"},
         "path_parameters": {"card_number": card.card_number, "id": cashier.pk},
     }
 
