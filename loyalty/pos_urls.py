@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from loyalty import pos_views
@@ -7,5 +8,5 @@ app_name = "pos"
 urlpatterns = [
     path("", pos_views.pos_page, name="index"),
     path("login/", pos_views.PosLoginView.as_view(), name="login"),
-    path("logout/", pos_views.PosLogoutView.as_view(), name="logout"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -27,10 +27,6 @@ class PosLoginView(auth_views.LoginView):
         return refused_status(super().form_invalid(form))
 
 
-class PosLogoutView(auth_views.LogoutView):
-    pass
-
-
 @never_cache
 @ensure_csrf_cookie
 @login_required

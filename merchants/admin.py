@@ -8,8 +8,8 @@ from loyalty.errors import LoyaltyError
 from loyalty.services import update_merchant
 from merchants import pins, tokens
 from merchants.admin_scoping import MerchantScopedAdmin
+from merchants.authorization import is_operator, is_owner, may_administer
 from merchants.models import Merchant, StaffMember, Store
-from merchants.selectors import staff_member_for
 
 
 @admin.register(Merchant)
@@ -21,17 +21,17 @@ class MerchantAdmin(MerchantScopedAdmin):
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
-        return request.user.is_superuser
+        return is_operator(request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return is_operator(request.user)
 
     def get_prepopulated_fields(self, request, obj=None):
-        return self.prepopulated_fields if request.user.is_superuser else {}
+        return self.prepopulated_fields if is_operator(request.user) else {}
 
     def get_readonly_fields(self, request, obj=None):
         # Only the operator switches a merchant on or off or changes its public slug.
-        return [] if request.user.is_superuser else ["slug", "is_active"]
+        return [] if is_operator(request.user) else ["slug", "is_active"]
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -167,8 +167,7 @@ class StaffMemberAdmin(MerchantScopedAdmin):
         return obj.has_pin
 
     def _is_owner(self, request):
-        member = staff_member_for(request.user)
-        return request.user.is_superuser or (member is not None and member.role == StaffMember.Role.OWNER)
+        return is_operator(request.user) or is_owner(request.user)
 
     # Managers see the team; only the owner (or operator) hires, edits and removes.
     def has_add_permission(self, request):
@@ -207,7 +206,7 @@ class StaffMemberAdmin(MerchantScopedAdmin):
     def get_actions(self, request):
         # Managers may unlock PINs and sign devices out even though they cannot edit staff.
         actions = super().get_actions(request)
-        if not (request.user.is_superuser or staff_member_for(request.user)):
+        if not (may_administer(request.user)):
             actions.pop("unlock_pins", None)
             actions.pop("sign_out_devices", None)
         return actions

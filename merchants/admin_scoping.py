@@ -5,12 +5,8 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Model, Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 
+from merchants.authorization import is_operator, may_administer
 from merchants.selectors import merchant_ids_for, merchant_path_for, scoped, staff_member_for
-
-
-def is_merchant_admin(request: HttpRequest) -> bool:
-    member = staff_member_for(request.user)
-    return bool(member and member.is_manager and member.merchant.is_active)
 
 
 def scope_choices(db_field, request: HttpRequest, kwargs: dict) -> None:
@@ -99,25 +95,25 @@ class ScopedInlineMixin:
         model_admin = self._model_admin()
         if model_admin is not None:
             return model_admin.has_view_permission(request)
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_add_permission(self, request, obj=None):
         model_admin = self._model_admin()
         if model_admin is not None:
             return model_admin.has_add_permission(request)
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_change_permission(self, request, obj=None):
         model_admin = self._model_admin()
         if model_admin is not None:
             return model_admin.has_change_permission(request)
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_delete_permission(self, request, obj=None):
         model_admin = self._model_admin()
         if model_admin is not None:
             return model_admin.has_delete_permission(request)
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         scope_choices(db_field, request, kwargs)
@@ -154,19 +150,19 @@ class MerchantScopedAdmin(admin.ModelAdmin):
 
     # -- permissions: owners and managers of an active merchant, or the operator --
     def has_module_permission(self, request):
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_add_permission(self, request):
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser or is_merchant_admin(request)
+        return may_administer(request.user)
 
     # -- choices: only the user's merchant's rows --
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -207,7 +203,7 @@ class MerchantScopedAdmin(admin.ModelAdmin):
     # -- filters: a relation's choices are the user's merchant's rows (see scoped_list_filter) --
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
-        if request.user.is_superuser:
+        if is_operator(request.user):
             path = merchant_path_for(self.model)
             if path and path not in filters:
                 filters.insert(0, path)

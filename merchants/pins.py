@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.errors import LoyaltyError, forbidden, invalid
+from loyalty.errors import LoyaltyError, invalid
+from merchants.authorization import require_manager_of
 from merchants.models import StaffMember
 
 PIN_PATTERN = re.compile(r"^\d{4,6}$")
@@ -98,10 +99,7 @@ def unlock_pin(*, staff: StaffMember, by_user) -> None:
         raise LoyaltyError(
             "cannot_unlock_own_pin", _("You cannot unlock your own PIN; ask another manager or the owner."), status=403
         )
-    if not by_user.is_superuser:
-        manager = StaffMember.objects.filter(user=by_user, merchant_id=staff.merchant_id).first()
-        if manager is None or not manager.is_manager:
-            raise forbidden("Only a manager or the owner can unlock a PIN.")
+    require_manager_of(by_user, staff.merchant_id, "Only a manager or the owner can unlock a PIN.")
     StaffMember.objects.filter(pk=staff.pk).update(pin_failed_attempts=0, pin_locked_until=None)
 
 

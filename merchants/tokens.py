@@ -18,7 +18,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.errors import LoyaltyError, forbidden
+from loyalty.errors import LoyaltyError
+from merchants.authorization import require_manager_of
 from merchants.models import StaffMember, StaffToken
 
 # last_used_at is written at most this often per token, so a busy till does not write on every call.
@@ -101,10 +102,9 @@ def sign_out_staff(*, staff: StaffMember, by_user: AbstractBaseUser, token_id: i
     All of the staff member's devices, or the one whose token id is ``token_id``. Returns how
     many were signed out.
     """
-    if not by_user.is_superuser:
-        manager = StaffMember.objects.filter(user=by_user, merchant_id=staff.merchant_id).first()
-        if manager is None or not manager.is_manager:
-            raise forbidden(_("Only a manager or the owner can sign a staff member's devices out."))
+    require_manager_of(
+        by_user, staff.merchant_id, _("Only a manager or the owner can sign a staff member's devices out.")
+    )
     tokens = StaffToken.objects.filter(user_id=staff.user_id)
     if token_id is not None:
         tokens = tokens.filter(pk=token_id)

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from merchants.admin_scoping import ReadOnlyScopedAdmin
+from merchants.authorization import is_operator
 from notifications.models import OutboundEmail
 
 
@@ -18,14 +19,14 @@ class OutboundEmailAdmin(ReadOnlyScopedAdmin):
     actions = ["send_again_now"]
 
     def has_module_permission(self, request):
-        return request.user.is_superuser
+        return is_operator(request.user)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return is_operator(request.user)
 
     def has_change_permission(self, request, obj=None):
         # Read-only fields; the permission lets the operator run the action below.
-        return request.user.is_superuser
+        return is_operator(request.user)
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]

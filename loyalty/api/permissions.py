@@ -3,6 +3,7 @@
 from rest_framework.permissions import BasePermission
 
 from loyalty.errors import LoyaltyError
+from merchants.authorization import is_manager
 from merchants.models import StaffMember
 from merchants.selectors import staff_member_for
 
@@ -38,5 +39,4 @@ class IsManager(BasePermission):
     code = "permission_denied"
 
     def has_permission(self, request, view) -> bool:
-        member = staff_member_for(request.user)
-        return member is not None and member.is_manager
+        return is_manager(request.user)

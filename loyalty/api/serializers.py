@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from loyalty.models import LoyaltyTransaction, Reward
 from loyalty.services import MAX_POINTS_PER_OPERATION, MAX_STAMPS_PER_ADJUSTMENT
+from merchants.authorization import stores_of
 from merchants.models import StaffMember, Store
 
 MAX_PURCHASE_AMOUNT = Decimal(settings.LOYALTY_MAX_PURCHASE_AMOUNT)
@@ -102,10 +103,6 @@ class StrictCharField(serializers.CharField):
 # --- inputs --------------------------------------------------------------------------------
 
 
-def staff_stores(staff: StaffMember):
-    return staff.stores.filter(merchant_id=staff.merchant_id, is_active=True).order_by("code")
-
-
 class MutationInput(serializers.Serializer):
     """What every balance change takes: the store and, when the program requires it, the PIN."""
 
@@ -123,14 +120,14 @@ class MutationInput(serializers.Serializer):
     )
 
     def validate_store(self, value: str) -> Store:
-        store = staff_stores(self.context["staff"]).filter(code=value).first()
+        store = stores_of(self.context["staff"]).filter(code=value).first()
         if store is None:
             raise serializers.ValidationError(f"You do not work at a store with code {value!r}.", code="unknown_store")
         return store
 
     def validate(self, attrs):
         if "store" not in attrs:
-            stores = list(staff_stores(self.context["staff"])[:2])
+            stores = list(stores_of(self.context["staff"])[:2])
             if len(stores) == 1:
                 attrs["store"] = stores[0]
             elif not stores:
@@ -323,7 +320,7 @@ class StaffOutput(serializers.Serializer):
 
     @extend_schema_field(StoreOutput(many=True))
     def get_stores(self, staff: StaffMember) -> list[dict]:
-        return StoreOutput(staff_stores(staff), many=True).data
+        return StoreOutput(stores_of(staff), many=True).data
 
 
 class PinVerifyOutput(serializers.Serializer):

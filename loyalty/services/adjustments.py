@@ -13,13 +13,13 @@ from loyalty.services.ledger import (
     MAX_STAMPS_PER_ADJUSTMENT,
     LedgerResult,
     Type,
-    ensure_manager,
     lock_card,
     record,
     require_points,
     require_stamps,
     save_card,
 )
+from merchants.authorization import require_manager_of
 from merchants.models import Store
 
 
@@ -51,7 +51,7 @@ def adjust_balance(
         )
         if replay:
             return replay
-        ensure_manager(staff_user, card)
+        require_manager_of(staff_user, card.merchant_id, "Only a manager or the owner can adjust balances.")
         if points_delta:
             require_points(card.program)
         if stamps_delta:

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError
 from django.utils import timezone
 
-from loyalty.errors import LoyaltyError, conflict, forbidden, invalid
+from loyalty.errors import LoyaltyError, conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
-from merchants.models import StaffMember, Store
+from merchants.models import Store
 from wallet.outbox import schedule_pass_updates
 
 Type = LoyaltyTransaction.Type
@@ -118,14 +117,6 @@ def write_ledger(
         created_at=now or timezone.now(),
         **fields,
     )
-
-
-def ensure_manager(staff_user: AbstractBaseUser | None, card: LoyaltyCard) -> None:
-    if staff_user is not None and staff_user.is_superuser:
-        return
-    member = StaffMember.objects.filter(user=staff_user, merchant_id=card.merchant_id).first() if staff_user else None
-    if member is None or not member.is_manager:
-        raise forbidden("Only a manager or the owner can adjust balances.")
 
 
 def clean_amount(value) -> Decimal:
