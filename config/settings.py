@@ -199,6 +199,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
+    # OPTIONS without serializer introspection; JSON bodies with bounded nesting.
+    "DEFAULT_METADATA_CLASS": "loyalty.api.metadata.EndpointMetadata",
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "UNAUTHENTICATED_USER": None,
@@ -237,6 +240,8 @@ LOYALTY_RATE_LIMITS = parse_rate_limits(DEFAULT_RATE_LIMITS) | parse_rate_limits
     os.environ.get("LOYALTY_RATE_LIMITS", "")
 )
 LOYALTY_ENROLL_RATE_LIMIT = os.environ.get("LOYALTY_ENROLL_RATE_LIMIT", "10/h")
+# Apple Wallet's log endpoint (POST /wallet/apple/v1/log), per client address.
+LOYALTY_APPLE_LOG_RATE_LIMIT = os.environ.get("LOYALTY_APPLE_LOG_RATE_LIMIT", "60/h")
 # Behind a reverse proxy every client has the proxy's address: name the header it sets
 # (for example HTTP_X_REAL_IP) so per-address limits see the customer.
 RATELIMIT_IP_META_KEY = env_optional("RATELIMIT_IP_META_KEY")

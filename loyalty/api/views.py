@@ -16,13 +16,13 @@ from rest_framework import exceptions, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty import idempotency, services
 from loyalty.api import serializers as s
+from loyalty.api.parsers import JSONParser
 from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
 from loyalty.api.ratelimits import StaffRateLimit
 from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses
