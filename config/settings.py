@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -199,9 +200,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
-    # OPTIONS without serializer introspection; JSON bodies with bounded nesting.
+    # OPTIONS without serializer introspection; JSON bodies with bounded size and nesting; JSON
+    # answers only (DRF's browsable API needs inline styles the Content-Security-Policy refuses;
+    # the interactive docs are /api/v1/docs/).
     "DEFAULT_METADATA_CLASS": "loyalty.api.metadata.EndpointMetadata",
     "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "UNAUTHENTICATED_USER": None,
