@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -200,6 +201,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
+    # OPTIONS without serializer introspection; JSON bodies with bounded size and nesting; JSON
+    # answers only (DRF's browsable API needs inline styles the Content-Security-Policy refuses;
+    # the interactive docs are /api/v1/docs/).
+    "DEFAULT_METADATA_CLASS": "loyalty.api.metadata.EndpointMetadata",
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "UNAUTHENTICATED_USER": None,
@@ -238,6 +245,8 @@ LOYALTY_RATE_LIMITS = parse_rate_limits(DEFAULT_RATE_LIMITS) | parse_rate_limits
     os.environ.get("LOYALTY_RATE_LIMITS", "")
 )
 LOYALTY_ENROLL_RATE_LIMIT = os.environ.get("LOYALTY_ENROLL_RATE_LIMIT", "10/h")
+# Apple Wallet's log endpoint (POST /wallet/apple/v1/log), per client address.
+LOYALTY_APPLE_LOG_RATE_LIMIT = os.environ.get("LOYALTY_APPLE_LOG_RATE_LIMIT", "60/h")
 # Behind a reverse proxy every client has the proxy's address: name the header it sets
 # (for example HTTP_X_REAL_IP) so per-address limits see the customer.
 RATELIMIT_IP_META_KEY = env_optional("RATELIMIT_IP_META_KEY")

@@ -9,26 +9,30 @@ import hmac
 import json
 import logging
 import math
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
 
+from loyalty.api.errors import error_body
+from loyalty.api.parsers import MAX_DEPTH, TOO_DEEP, nesting_depth
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from wallet import branding
-from wallet.apple import PKPASS_CONTENT_TYPE, build_pkpass
+from wallet.apple import PKPASS_CONTENT_TYPE, build_pkpass, registrations
 from wallet.apple.tags import parse_update_tag, update_tag
-from wallet.models import AppleDeviceRegistration
 from wallet.switches import is_apple_wallet_enabled, is_google_wallet_enabled
 
 logger = logging.getLogger(__name__)
 
 MAX_LOG_ENTRIES = 50
+MAX_LOG_MESSAGE = 1000
+MAX_LOG_BODY = 64 * 1024
 
 
 def _require_apple() -> None:
@@ -60,6 +64,35 @@ def _authenticated(request: HttpRequest, card: LoyaltyCard | None) -> bool:
 
 def _unauthorized() -> HttpResponse:
     return HttpResponse(status=401)
+
+
+def _error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+def _json_body(request: HttpRequest, limit: int) -> tuple[Any, HttpResponse | None]:
+    """The request's JSON body, or the answer refusing it: 413 over ``limit`` bytes, 400 unreadable.
+
+    Wallet sends a few hundred bytes; checking Content-Length first means a large body is never read.
+    """
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if length < 0:
+        return None, _error(400, "invalid_input", "Content-Length is not a number of bytes.")
+    if length > limit:
+        message = f"The request body is too large (at most {limit:,} bytes)."
+        return None, _error(413, "request_too_large", message, {"max_bytes": limit})
+    if not request.body:
+        return {}, None
+    try:
+        body = json.loads(request.body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None, _error(400, "parse_error", "The request body is not valid JSON.")
+    if nesting_depth(body) > MAX_DEPTH:
+        return None, _error(400, "parse_error", TOO_DEEP)
+    return body, None
 
 
 def _pass_response(card: LoyaltyCard) -> HttpResponse:
@@ -103,37 +136,21 @@ def apple_registration(request: HttpRequest, device: str, pass_type_id: str, ser
     if not _authenticated(request, card):
         return _unauthorized()
     if request.method == "DELETE":
-        AppleDeviceRegistration.objects.filter(device_library_identifier=device, card=card).delete()
+        registrations.unregister_device(device=device, card=card)
         return HttpResponse(status=200)
-    try:
-        push_token = json.loads(request.body or b"{}").get("pushToken")
-    except (ValueError, AttributeError):
-        push_token = None
+    body, refusal = _json_body(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if refusal is not None:
+        return refusal
+    push_token = body.get("pushToken") if isinstance(body, dict) else None
     if not isinstance(push_token, str) or not push_token.strip():
-        return JsonResponse({"error": "pushToken is required"}, status=400)
-    created = _register(device, card, push_token.strip())
+        return _error(400, "invalid_input", "pushToken is required.", {"pushToken": ["This field is required."]})
+    push_token = push_token.strip()
+    if not registrations.is_valid_push_token(push_token):
+        limit = registrations.MAX_PUSH_TOKEN_LENGTH
+        message = f"pushToken must be 1 to {limit} hexadecimal or base64 characters."
+        return _error(400, "invalid_push_token", message, {"pushToken": [message]})
+    created = registrations.register_device(device=device, card=card, push_token=push_token)
     return HttpResponse(status=201 if created else 200)
-
-
-def _register(device: str, card: LoyaltyCard, push_token: str) -> bool:
-    now = timezone.now()
-    with transaction.atomic():
-        registrations = AppleDeviceRegistration.objects.filter(device_library_identifier=device, card=card)
-        created = False
-        if not registrations.update(push_token=push_token, updated_at=now):
-            try:
-                with transaction.atomic():
-                    AppleDeviceRegistration.objects.create(
-                        device_library_identifier=device, card=card, push_token=push_token
-                    )
-                created = True
-            except IntegrityError:  # the same device registering twice at once
-                registrations.update(push_token=push_token, updated_at=now)
-        # The push token belongs to the device: its other passes get the new one too.
-        AppleDeviceRegistration.objects.filter(device_library_identifier=device).exclude(push_token=push_token).update(
-            push_token=push_token, updated_at=now
-        )
-    return created
 
 
 @require_GET
@@ -170,16 +187,48 @@ def apple_pass(request: HttpRequest, pass_type_id: str, serial: str) -> HttpResp
 @csrf_exempt
 @require_POST
 def apple_log(request: HttpRequest) -> HttpResponse:
-    """Wallet reports problems with our passes or web service here."""
-    try:
-        entries = json.loads(request.body or b"{}").get("logs", [])
-    except (ValueError, AttributeError):
-        entries = []
+    """Wallet reports problems with our passes or web service here.
+
+    Only while Apple Wallet is on, limited per client address, the body capped; each message is
+    logged on one line, control characters escaped and its length capped, so it cannot forge
+    log lines or fill the disk.
+    """
+    _require_apple()
+    if _log_rate_limited(request):
+        return _error(429, "rate_limited", "Too many log requests; try again later.")
+    body, refusal = _json_body(request, MAX_LOG_BODY)
+    if refusal is not None:
+        return refusal
+    entries = body.get("logs") if isinstance(body, dict) else None
     if not isinstance(entries, list):
-        entries = []
+        return _error(400, "invalid_input", "logs must be a list of messages.", {"logs": ["Expected a list."]})
     for entry in entries[:MAX_LOG_ENTRIES]:
-        logger.warning("Apple Wallet log: %s", str(entry)[:1000])
+        logger.warning("Apple Wallet log: %s", one_log_line(entry if isinstance(entry, str) else json.dumps(entry)))
     return HttpResponse(status=200)
+
+
+def one_log_line(text: str, limit: int = MAX_LOG_MESSAGE) -> str:
+    """``text`` with every non-printable character escaped (``\\n``, ``\\x1b``, ``\\u2028``), at most ``limit`` characters."""
+    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
+    if len(text) > limit or len(escaped) > limit:
+        return escaped[:limit] + "[…]"
+    return escaped
+
+
+def _log_rate_limited(request: HttpRequest) -> bool:
+    """Count this log POST against the client address; fail open (logged) when the cache is down."""
+    try:
+        return is_ratelimited(
+            request,
+            group="wallet.apple_log",
+            key="ip",
+            rate=settings.LOYALTY_APPLE_LOG_RATE_LIMIT,
+            method="POST",
+            increment=True,
+        )
+    except Exception:  # noqa: BLE001 - a cache outage must not break the web service
+        logger.warning("Apple log rate limiter unavailable; letting the request through", exc_info=True)
+        return False
 
 
 # --- downloads for the customer and for Google ---------------------------------------------

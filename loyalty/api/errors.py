@@ -2,18 +2,22 @@
 
 Domain refusals (:class:`loyalty.errors.LoyaltyError`) carry their own code and status;
 DRF's validation errors become 400 with the field errors as details; authentication,
-permission, 404, method and rate-limit errors keep DRF's status with a snake_case code.
+permission, 404, method and rate-limit errors keep DRF's status with a snake_case code; a body
+Django refuses to read (over ``DATA_UPLOAD_MAX_MEMORY_SIZE``) is 413 ``request_too_large`` and a
+body that is not JSON, or nested too deeply (loyalty/api/parsers.py), 400 ``parse_error``.
 """
 
 import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from loyalty.api.parsers import MAX_BODY_BYTES, RequestTooLarge
 from loyalty.errors import LoyaltyError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         response = Response(error_body(code, _text(exc.detail)), status=exc.status_code)
+    elif isinstance(exc, RequestTooLarge | RequestDataTooBig | TooManyFieldsSent):
+        # Over the API's own cap or over Django's (which is larger): the client needs the API's.
+        response = Response(
+            error_body("request_too_large", RequestTooLarge.default_detail, {"max_bytes": MAX_BODY_BYTES}),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     elif isinstance(exc, Http404):
         response = Response(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
     elif isinstance(exc, DjangoPermissionDenied):

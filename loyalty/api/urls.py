@@ -1,10 +1,11 @@
 """The staff API at /api/v1/ (paths fixed by ../shared/SPEC.md)."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
+from loyalty.api.docs import SwaggerDocsView
 from loyalty.api.views import CardViewSet, StaffViewSet, TokenView
 
 app_name = "api"
@@ -22,7 +23,7 @@ urlpatterns = [
     ),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[AllowAny]),
+        SwaggerDocsView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[AllowAny]),
         name="docs",
     ),
     *router.urls,

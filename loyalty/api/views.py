@@ -15,7 +15,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 from loyalty import idempotency, services
 from loyalty.api import serializers as s
 from loyalty.api.authentication import StaffTokenAuthentication
+from loyalty.api.parsers import JSONParser
 from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
 from loyalty.api.ratelimits import StaffRateLimit
 from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses

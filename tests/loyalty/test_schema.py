@@ -85,7 +85,13 @@ def test_docs_are_served_without_a_cdn(db):
     assert sources and all(not source.startswith(("http:", "https:", "//")) for source in sources), sources
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
-    assert "/api/v1/schema/" in html
+    # No inline script (Content-Security-Policy script-src 'self'): Swagger UI's start-up comes from ?script.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert "/api/v1/docs/?script=" in html
+    script = APIClient().get("/api/v1/docs/?script=")
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "/api/v1/schema/" in script.content.decode()
 
 
 # --- schemathesis against the live server ---------------------------------------------------------------
