@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
 
+from core.errors import LoyaltyError
 from customers.models import Customer
 from customers.services import update_customer
 from loyalty import services
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.admin_scoping import MerchantScopedAdmin, ScopedTabularInline
 

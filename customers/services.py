@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from core.errors import LoyaltyError, conflict
 from customers.models import Customer
 from loyalty import services as loyalty_services
-from loyalty.errors import LoyaltyError, conflict
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.models import Merchant, Store
 from notifications.services import queue_email

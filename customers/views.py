@@ -20,10 +20,10 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django.views.i18n import set_language
 from django_ratelimit.core import is_ratelimited
 
+from core.errors import LoyaltyError
 from customers import services
 from customers.birth_dates import date_in_words
 from customers.forms import EnrollmentForm
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from loyalty.selectors import is_birthday_week
 from merchants.models import Merchant, Store

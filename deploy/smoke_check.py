@@ -386,6 +386,8 @@ def smoke(venv: Path, work: Path) -> None:
         page = requests.get(f"{install.base_url}/join/demo-coffee/", verify=str(ca), timeout=10)
         check("Strict-Transport-Security" in page.headers, "HSTS on HTTPS pages (X-Forwarded-Proto read)")
         check("secure" in page.headers.get("Set-Cookie", "").lower(), "cookies are Secure behind the TLS proxy")
+        policy = page.headers.get("Content-Security-Policy", "")
+        check("script-src 'self'" in policy and "unsafe-inline" not in policy, "a Content-Security-Policy", policy)
         missing = requests.get(f"{install.base_url}/no-such-page/", verify=str(ca), timeout=10)
         check(missing.status_code == 404 and "Traceback" not in missing.text, "a 404 page without debug details")
 
@@ -429,6 +431,13 @@ def smoke(venv: Path, work: Path) -> None:
         check(stamped.status_code == 200, "POST stamp through the API", stamped.text[:300])
         replay = cashier.operate(card_number, "stamp", {}, key)
         check(replay.json() == stamped.json(), "a retried stamp (same Idempotency-Key) replays the first answer")
+        big = cashier.session.post(
+            f"{install.base_url}/api/v1/cards/{card_number}/stamp/",
+            data=b'{"store": "' + b"x" * 2_700_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+            timeout=20,
+        )
+        check(big.status_code == 413 and big.json()["error"]["code"] == "request_too_large", "a 2.7 MB body is a 413")
         for method in ("OPTIONS", "HEAD"):
             answer = cashier.session.request(
                 method, f"{install.base_url}/api/v1/cards/{card_number}/stamp/", timeout=10

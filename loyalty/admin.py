@@ -6,8 +6,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.errors import LoyaltyError
 from loyalty import services
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
 from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin, ScopedTabularInline
 

@@ -28,7 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.errors import conflict, invalid
+from core.errors import conflict, invalid
 from loyalty.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"

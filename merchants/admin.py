@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
-from loyalty.errors import LoyaltyError
+from core.errors import LoyaltyError
 from loyalty.services import update_merchant
 from merchants import pins, tokens
 from merchants.admin_scoping import MerchantScopedAdmin

@@ -44,7 +44,7 @@ def manages_merchant(user: AbstractBaseUser | None, merchant_id: int) -> bool:
 def require_manager_of(user: AbstractBaseUser | None, merchant_id: int, message: str) -> None:
     """Raise 403 ``permission_denied`` with ``message`` unless ``user`` manages that merchant."""
     if not manages_merchant(user, merchant_id):
-        from loyalty.errors import forbidden
+        from core.errors import forbidden
 
         raise forbidden(message)
 

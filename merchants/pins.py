@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.errors import LoyaltyError, invalid
+from core.errors import LoyaltyError, invalid
 from merchants.authorization import require_manager_of
 from merchants.models import StaffMember
 

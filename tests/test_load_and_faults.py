@@ -35,10 +35,10 @@ from rest_framework.test import APIClient
 import wallet.tasks
 from config.celery import app as celery_app
 from core import nudges as broker_nudges
+from core.errors import LoyaltyError
 from customers.models import Customer
 from loyalty import services
 from loyalty import tasks as loyalty_tasks
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.selectors import cards_out_of_balance
 from merchants.tokens import issue_token

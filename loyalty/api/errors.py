@@ -1,6 +1,6 @@
 """The one place the staff API formats errors: ``{"error": {"code", "message", "details"}}``.
 
-Domain refusals (:class:`loyalty.errors.LoyaltyError`) carry their own code and status;
+Domain refusals (:class:`core.errors.LoyaltyError`, codes from :class:`core.errors.ErrorCode`) carry their own code and status;
 DRF's validation errors become 400 with the field errors as details; authentication,
 permission, 404, method and rate-limit errors keep DRF's status with a snake_case code; a body
 Django refuses to read (over ``DATA_UPLOAD_MAX_MEMORY_SIZE``) is 413 ``request_too_large`` and a
@@ -17,25 +17,15 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from core.errors import ErrorCode, LoyaltyError, codes_answered_with
 from loyalty.api.parsers import MAX_BODY_BYTES, RequestTooLarge
-from loyalty.errors import LoyaltyError
 
 logger = logging.getLogger(__name__)
 
-# Validation codes the API raises on purpose. When they are the only problem with a request
-# they become the error's code, so a client can react to them ("pick a store first").
-DOMAIN_VALIDATION_CODES = frozenset(
-    {
-        "unknown_store",
-        "store_required",
-        "unknown_reward",
-        "unknown_transaction",
-        "reason_required",
-        "invalid_amount",
-        "invalid_points",
-        "query_required",
-    }
-)
+# Validation codes the API raises on purpose (every 400 code of the vocabulary but the generic
+# one). When they are the only problem with a request they become the error's code, so a
+# client can react to them ("pick a store first").
+DOMAIN_VALIDATION_CODES = frozenset(codes_answered_with(400)) - {ErrorCode.INVALID_INPUT}
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

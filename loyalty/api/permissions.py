@@ -2,7 +2,7 @@
 
 from rest_framework.permissions import BasePermission
 
-from loyalty.errors import LoyaltyError
+from core.errors import LoyaltyError
 from merchants.authorization import is_manager
 from merchants.models import StaffMember
 from merchants.selectors import staff_member_for

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from core.errors import codes_answered_with
 from loyalty.api.serializers import ErrorOutput
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -17,27 +18,26 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
-_DESCRIPTIONS = {
-    400: "Invalid input (`invalid_input`, or a specific code such as `unknown_store`, `store_required`, "
-    "`unknown_reward`, `unknown_transaction`, `reason_required`, `invalid_amount`, `pin_required`, "
-    "`invalid_idempotency_key`); `details` holds the field errors.",
-    401: "Not authenticated (`not_authenticated`, `authentication_failed`, `invalid_credentials`), or the "
-    "token no longer works: expired (`token_expired`), or this device signed out, signed out by a manager or "
-    "issued before a password change (`token_revoked`). Sign in again.",
-    403: "Not allowed: wrong role (`permission_denied`), not staff (`not_staff`), merchant inactive, "
-    "wrong PIN (`invalid_pin`, details.attempts_left), no PIN set (`pin_not_set`) or unlocking one's own PIN "
-    "(`cannot_unlock_own_pin`).",
-    404: "Unknown card (`card_not_found`), including a card of another merchant; unknown staff member "
-    "(`staff_not_found`), device (`token_not_found`) or page.",
-    409: "A rule refused the operation: `cooldown_active`, `daily_limit_reached`, `insufficient_points`, "
-    "`insufficient_stamps`, `card_inactive`, `duplicate_order`, `below_min_purchase`, `already_voided`, "
-    "`stamps_not_enabled`, `points_not_enabled`, `idempotency_conflict`, `idempotency_in_progress`, "
-    "`multiple_matches`.",
-    415: "The body is not JSON (`unsupported_media_type`).",
-    423: "The staff PIN is locked after five wrong PINs (`pin_locked`, details.locked_until); a manager can unlock.",
-    429: "Rate limited (`rate_limited`, details.retry_after_seconds, header Retry-After).",
+_SUMMARIES = {
+    400: "Invalid input; `details` holds the field errors.",
+    401: "Not authenticated, or the token no longer works: sign in again.",
+    403: "Not allowed.",
+    404: "Not found (another merchant's object included).",
+    405: "Method not allowed.",
+    406: "Not acceptable.",
+    409: "A rule refused the operation; nothing changed.",
+    413: "Body too large.",
+    415: "Unsupported media type.",
+    423: "Locked.",
+    429: "Rate limited.",
 }
 
 
+def describe(status: int) -> str:
+    """The error description of one status, written from the one vocabulary (core.errors.ErrorCode)."""
+    codes = "; ".join(f"`{code}`: {code.description}" for code in codes_answered_with(status))
+    return f"{_SUMMARIES[status]} Codes: {codes}."
+
+
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorOutput, description=_DESCRIPTIONS[code]) for code in statuses}
+    return {code: OpenApiResponse(ErrorOutput, description=describe(code)) for code in statuses}

@@ -19,6 +19,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import LoyaltyError
 from loyalty import idempotency, services
 from loyalty.api import serializers as s
 from loyalty.api.authentication import StaffTokenAuthentication
@@ -26,7 +27,6 @@ from loyalty.api.parsers import JSONParser
 from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
 from loyalty.api.ratelimits import StaffRateLimit
 from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard
 from loyalty.selectors import (
     card_by_number,

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.errors import conflict, invalid
+from core.errors import conflict, invalid
 from loyalty.models import LoyaltyCard
 from loyalty.services.ledger import (
     MAX_POINTS_PER_OPERATION,

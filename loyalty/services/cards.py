@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import conflict, invalid
 from customers.models import Customer
-from loyalty.errors import conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from loyalty.services.ledger import (
     Type,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from loyalty.errors import LoyaltyError, conflict, invalid
+from core.errors import LoyaltyError, conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from merchants.models import Store
 from wallet.outbox import schedule_pass_updates

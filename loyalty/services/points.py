@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.errors import conflict, invalid
+from core.errors import conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
 from loyalty.services.ledger import (
     LedgerResult,

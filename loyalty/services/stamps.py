@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.errors import conflict
+from core.errors import conflict
 from loyalty.models import LoyaltyCard
 from loyalty.services.ledger import (
     LedgerResult,

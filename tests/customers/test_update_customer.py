@@ -4,8 +4,8 @@ import datetime
 
 import pytest
 
+from core.errors import LoyaltyError
 from customers.services import update_customer
-from loyalty.errors import LoyaltyError
 from tests.factories import CustomerFactory, UserFactory
 from wallet.models import WalletUpdate
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from core.errors import LoyaltyError
 from loyalty import services
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard
 from loyalty.selectors import cards_out_of_balance
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory, make_card

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.errors import LoyaltyError
 from loyalty import services
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard
 from loyalty.services import programs
 from tests.factories import CustomerFactory, ProgramFactory, RewardFactory, StoreFactory, make_card

@@ -3,7 +3,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from loyalty.errors import LoyaltyError
+from core.errors import LoyaltyError
 from merchants import pins
 from merchants.models import StaffMember
 
