@@ -42,6 +42,7 @@ from loyalty import tasks as loyalty_tasks
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.selectors import cards_out_of_balance
 from merchants.tokens import issue_token
+from notifications import tasks as notifications_tasks
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory, make_card
 from tests.support import postgres_only
 from wallet.models import WalletUpdate
@@ -441,6 +442,68 @@ def test_pos_keeps_working_when_redis_stops_and_the_sweep_delivers_once_it_is_ba
                 log=worker.log,
             )
     assert set(WalletUpdate.objects.values_list("card_id", "status")) == {(card.pk, "delivered") for card in cards}
+
+
+# --- one long-lived worker across Redis restarts --------------------------------------------------
+
+
+@needs_redis_server
+def test_the_same_worker_resumes_after_redis_restarts_and_delivers_emails_and_wallet_updates(private_redis, tmp_path):
+    """The production failure: a Redis restart killed the worker. Here one worker process outlives
+    three restarts (killed hard, down for a few seconds) and still delivers after each."""
+    from notifications.models import OutboundEmail
+    from notifications.services import queue_email
+    from tests.smtp_fake import FakeSMTP
+
+    smtp = FakeSMTP()
+    program = ProgramFactory()
+    card = make_card(program=program, store=StoreFactory(merchant=program.merchant))
+    email_settings = {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp.port),
+        "EMAIL_TIMEOUT": "5",
+    }
+    try:
+        with (
+            celery_broker(private_redis.url),
+            celery_worker(private_redis.url, tmp_path, "long", **email_settings) as worker,
+        ):
+            for restart in range(3):
+                private_redis.kill()
+                time.sleep(3)  # the worker notices and keeps reconnecting
+                private_redis.start()
+                _drop_broker_connections()
+                assert worker.poll() is None, worker.log.read_text(errors="replace")[-3000:]
+                email = queue_email(
+                    merchant_id=program.merchant_id,
+                    to_address=f"after-restart-{restart}@example.com",
+                    subject="Hello",
+                    body_text="x",
+                    kind="test",
+                )
+                WalletUpdate.objects.filter(card=card).delete()
+                WalletUpdate.objects.create(card=card)
+                # What the after-commit nudge and beat's minute sweep send, to the restarted Redis.
+                notifications_tasks.deliver_email.apply_async(args=[email.pk], retry=False)
+                wallet.tasks.sweep_wallet_updates.apply_async(retry=False)
+                wait_for(
+                    lambda email=email: OutboundEmail.objects.get(pk=email.pk).status == "sent",
+                    f"the email after restart {restart + 1}",
+                    timeout=60,
+                    log=worker.log,
+                )
+                wait_for(
+                    lambda: WalletUpdate.objects.get(card=card).status == "delivered",
+                    f"the wallet update after restart {restart + 1}",
+                    timeout=60,
+                    log=worker.log,
+                )
+            assert worker.poll() is None  # the same process all along
+            assert b"Unrecoverable error" not in worker.log.read_bytes()
+    finally:
+        smtp.stop()
+    assert sorted(message["To"] for message in smtp.messages) == [f"after-restart-{n}@example.com" for n in range(3)]
 
 
 # --- a worker killed during the expiry --------------------------------------------------------
