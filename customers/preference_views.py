@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,7 +16,6 @@ from django.views.decorators.http import require_http_methods
 
 from customers import preferences
 from customers.branding import branding_for
-from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard
 
 
@@ -59,8 +59,8 @@ def preferences_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
                     marketing_opt_in=data["marketing_opt_in"],
                     preferred_language=data["preferred_language"],
                 )
-            except LoyaltyError as exc:
-                form.add_error(None, exc.message)
+            except ValidationError as exc:
+                form.add_error("preferred_language", exc)
             else:
                 language = customer.preferred_language
                 with translation.override(language):

@@ -8,12 +8,12 @@ so it cannot be guessed from a card number or edited to unsubscribe someone else
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Customer
-from loyalty.errors import invalid
 from loyalty.models import LoyaltyCard
 
 UNSUBSCRIBE_SALT = "customers.preferences.unsubscribe"
@@ -57,7 +57,8 @@ def email_headers(card: LoyaltyCard) -> dict[str, str]:
 def supported_language(language: str) -> str:
     codes = {code for code, _ in settings.LANGUAGES}
     if language not in codes:
-        raise invalid("invalid_language", "Choose one of the languages offered.", languages=sorted(codes))
+        # The page's form refuses it first, with the same message; this guards any other caller.
+        raise ValidationError("Choose one of the languages offered.", code="invalid_choice")
     return language
 
 

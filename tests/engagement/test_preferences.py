@@ -166,3 +166,15 @@ def test_the_database_refuses_bad_engagement_settings(db, values):
     program = ProgramFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         LoyaltyProgram.objects.filter(pk=program.pk).update(**values)
+
+
+def test_the_service_refuses_an_unknown_language_and_writes_nothing(card_factory):
+    from django.core.exceptions import ValidationError
+
+    card = card_factory()
+    with pytest.raises(ValidationError, match="Choose one of the languages offered."):
+        preferences.update_preferences(
+            customer=card.customer, email_opt_out=True, marketing_opt_in=True, preferred_language="xx"
+        )
+    customer = Customer.objects.get(pk=card.customer_id)
+    assert (customer.email_opt_out, customer.marketing_opt_in, customer.preferred_language) == (False, False, "en")
