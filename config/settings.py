@@ -273,6 +273,9 @@ LOYALTY_PUBLIC_BASE_URL = os.environ.get("LOYALTY_PUBLIC_BASE_URL", "http://127.
 LOYALTY_PIN_MAX_ATTEMPTS = 5
 LOYALTY_PIN_LOCK_MINUTES = 30
 LOYALTY_EXPIRY_HOUR = int(os.environ.get("LOYALTY_EXPIRY_HOUR", "3"))
+# Customer engagement jobs run in the morning in TIME_ZONE, when an email is welcome.
+LOYALTY_BIRTHDAY_HOUR = int(os.environ.get("LOYALTY_BIRTHDAY_HOUR", "8"))
+LOYALTY_REMINDER_HOUR = int(os.environ.get("LOYALTY_REMINDER_HOUR", "10"))
 LOYALTY_EXPIRY_BATCH_SIZE = int(os.environ.get("LOYALTY_EXPIRY_BATCH_SIZE", "2000"))
 LOYALTY_MAX_PURCHASE_AMOUNT = "100000.00"
 
@@ -349,6 +352,14 @@ CELERY_BEAT_SCHEDULE = {
     "expire-points-nightly": {
         "task": "loyalty.tasks.expire_points",
         "schedule": crontab(hour=LOYALTY_EXPIRY_HOUR, minute=0),
+    },
+    "grant-birthday-rewards-daily": {
+        "task": "loyalty.tasks.grant_birthday_rewards",
+        "schedule": crontab(hour=LOYALTY_BIRTHDAY_HOUR, minute=0),
+    },
+    "send-expiry-reminders-daily": {
+        "task": "loyalty.tasks.send_expiry_reminders",
+        "schedule": crontab(hour=LOYALTY_REMINDER_HOUR, minute=0),
     },
     "purge-idempotency-records": {
         "task": "loyalty.tasks.purge_idempotency_records",

@@ -27,10 +27,11 @@ class CustomerAdmin(MerchantScopedAdmin):
         "birth_date",
         "merchant",
         "marketing_opt_in",
+        "email_opt_out",
         "preferred_language",
         "created_at",
     ]
-    list_filter = ["marketing_opt_in", "preferred_language", "created_at"]
+    list_filter = ["marketing_opt_in", "email_opt_out", "preferred_language", "created_at"]
     search_fields = ["first_name", "last_name", "email", "phone", "cards__card_number"]
     list_select_related = ["merchant"]
     date_hierarchy = "created_at"
@@ -73,6 +74,7 @@ class CustomerAdmin(MerchantScopedAdmin):
                 birth_date=data.get("birth_date", obj.birth_date),
                 marketing_opt_in=data.get("marketing_opt_in", obj.marketing_opt_in),
                 preferred_language=data.get("preferred_language", obj.preferred_language),
+                email_opt_out=data.get("email_opt_out", obj.email_opt_out),
             )
         except LoyaltyError as exc:
             self.refuse(request, exc.message)

@@ -21,6 +21,8 @@ class Customer(models.Model):
     )
     terms_accepted_at = models.DateTimeField(null=True, blank=True)
     marketing_opt_in = models.BooleanField(default=False)
+    # No email at all (reminders, birthday wishes); set on the preferences page or by one-click unsubscribe.
+    email_opt_out = models.BooleanField(default=False)
     preferred_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,21 +5,18 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from core.errors import LoyaltyError, conflict
+from customers.emails import queue_customer_email
 from customers.models import Customer
 from loyalty import services as loyalty_services
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.models import Merchant, Store
-from notifications.services import queue_email
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +114,7 @@ def update_customer(
     birth_date: datetime.date | None,
     marketing_opt_in: bool,
     preferred_language: str,
+    email_opt_out: bool | None = None,
 ) -> list[str]:
     """Change a customer's details; returns the names of the fields that changed.
 
@@ -132,6 +130,8 @@ def update_customer(
         "marketing_opt_in": marketing_opt_in,
         "preferred_language": preferred_language,
     }
+    if email_opt_out is not None:
+        values["email_opt_out"] = email_opt_out
     with transaction.atomic():
         stored = Customer.objects.select_for_update().get(pk=customer.pk)
         changed = [name for name, value in values.items() if getattr(stored, name) != value]
@@ -165,11 +165,6 @@ class CardEmail(StrEnum):
     EXISTING = "existing"  # someone typed an email that already has a card: the link goes to the inbox only
 
 
-def card_page_url(card: LoyaltyCard) -> str:
-    """The absolute, bookmarkable address of the customer's card page."""
-    return settings.LOYALTY_PUBLIC_BASE_URL + reverse("customers:card", args=[card.qr_code_data])
-
-
 def send_card_email(*, card: LoyaltyCard, kind: CardEmail) -> bool:
     """Queue the email with the link to the customer's card (the worker sends it).
 
@@ -186,29 +181,21 @@ def send_card_email(*, card: LoyaltyCard, kind: CardEmail) -> bool:
         if not first:
             logger.info("Card-link email for card %s throttled", card.pk)
             return False
-    customer = card.customer
     merchant = card.merchant
-    with translation.override(customer.preferred_language or settings.LANGUAGE_CODE):
-        if kind == CardEmail.WELCOME:
-            subject = gettext("Welcome to %(merchant)s: your loyalty card") % {"merchant": merchant.name}
-        else:
-            subject = gettext("Your %(merchant)s loyalty card") % {"merchant": merchant.name}
-        body = render_to_string(
-            "customers/email/card_link.txt",
-            {
-                "customer": customer,
-                "merchant": merchant,
-                "card": card,
-                "card_url": card_page_url(card),
-                "existing": kind == CardEmail.EXISTING,
-            },
-        )
-    queue_email(
-        merchant_id=merchant.pk,
-        customer_id=customer.pk,
-        to_address=customer.email,
-        subject=subject,
-        body_text=body,
+    if kind == CardEmail.WELCOME:
+
+        def subject() -> str:
+            return gettext("Welcome to %(merchant)s: your loyalty card") % {"merchant": merchant.name}
+    else:
+
+        def subject() -> str:
+            return gettext("Your %(merchant)s loyalty card") % {"merchant": merchant.name}
+
+    queue_customer_email(
+        card=card,
+        template="card_link",
         kind=f"card_{kind}",
+        subject=subject,
+        context={"existing": kind == CardEmail.EXISTING},
     )
     return True

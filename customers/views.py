@@ -3,7 +3,6 @@
 import functools
 import logging
 import re
-from dataclasses import dataclass
 
 import segno
 from django.conf import settings
@@ -23,15 +22,15 @@ from django_ratelimit.core import is_ratelimited
 from core.errors import LoyaltyError
 from customers import services
 from customers.birth_dates import date_in_words
+from customers.branding import branding_for
 from customers.forms import EnrollmentForm
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
-from loyalty.selectors import is_birthday_week
+from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.selectors import is_birthday_week, points_expiry
 from merchants.models import Merchant, Store
 from wallet.links import WalletLinks, wallet_links
 
 logger = logging.getLogger(__name__)
 
-HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 STORE_CODE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,29}\Z")  # Store.code
 RECENT_ACTIVITY_ROWS = 10
 MAX_STAMP_DOTS = 20  # above this a stamp card shows a progress bar instead of one dot per stamp
@@ -49,43 +48,8 @@ ACTIVITY_LABELS = {
     Type.POINTS_VOID: _("Points cancelled (return)"),
     Type.POINTS_ADJUST: _("Points corrected"),
     Type.POINTS_EXPIRE: _("Points expired"),
+    Type.BIRTHDAY_BONUS: _("Birthday bonus"),
 }
-
-
-# --- branding -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Branding:
-    """The merchant's look on the public pages, from the active program's wallet branding."""
-
-    name: str
-    logo_text: str
-    logo_url: str
-    background: str
-    foreground: str
-    label: str
-
-
-def branding_for(merchant: Merchant, program: LoyaltyProgram | None) -> Branding:
-    defaults = {"background": "#1f2937", "foreground": "#ffffff", "label": "#d1d5db"}
-    colours = {}
-    for name, default in defaults.items():
-        value = getattr(program, f"{name}_color", "") if program else ""
-        # Only a plain #rrggbb reaches the style attribute, whatever was stored.
-        colours[name] = value if HEX_COLOUR.match(value or "") else default
-    logo_url = ""
-    if program is not None and program.logo:
-        try:
-            logo_url = program.logo.url
-        except ValueError:
-            logo_url = ""
-    return Branding(
-        name=merchant.name,
-        logo_text=(program.logo_text if program else "") or merchant.name,
-        logo_url=logo_url,
-        **colours,
-    )
 
 
 # --- enrollment -----------------------------------------------------------------------------
@@ -228,6 +192,8 @@ def _activity(card: LoyaltyCard) -> list[dict]:
     rows = []
     entries = card.transactions.select_related("store", "reward").order_by("-created_at", "-id")[:RECENT_ACTIVITY_ROWS]
     for entry in entries:
+        if entry.type == Type.WELCOME_BONUS and not (entry.points_delta or entry.stamps_delta):
+            continue  # a stamps-only card (or a second card) got no bonus: nothing to show
         changes = []
         if entry.points_delta:
             changes.append(_signed_points(entry.points_delta))
@@ -236,9 +202,10 @@ def _activity(card: LoyaltyCard) -> list[dict]:
         rows.append(
             {
                 "label": ACTIVITY_LABELS.get(entry.type, entry.get_type_display()),
-                "reward": entry.reward.name if entry.reward else "",
+                "reward": entry.reward.localized_name if entry.reward else "",
                 "store": entry.store.name if entry.store else "",
                 "created_at": entry.created_at,
+                "date_words": date_in_words(timezone.localdate(entry.created_at)),
                 "changes": changes,
                 "negative": entry.points_delta < 0 or entry.stamps_delta < 0,
             }
@@ -254,6 +221,19 @@ def _wallet_links(card: LoyaltyCard) -> WalletLinks:
     except Exception:  # noqa: BLE001 - a wallet outage hides its button, never the card
         logger.exception("Wallet links failed for card %s", card.pk)
         return WalletLinks(google_save_url=None, apple_pass_url=None)
+
+
+def _expiry(card: LoyaltyCard) -> dict | None:
+    """The card's next points expiry as the page says it (None: nothing will expire)."""
+    expiry = points_expiry(card)
+    if expiry is None:
+        return None
+    return {
+        "points": expiry.points,
+        "date_words": date_in_words(expiry.expires_on),
+        "date": expiry.expires_on,
+        "near": expiry.is_near(timezone.localdate()),
+    }
 
 
 @never_cache
@@ -285,6 +265,8 @@ def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
         "birth_date_words": date_in_words(card.customer.birth_date) if card.customer.birth_date else "",
         "card_usable": card.is_active and program.is_active and card.merchant.is_active,
         "language_switch_url": reverse("customers:card-language", args=[card.qr_code_data]),
+        "preferences_url": reverse("customers:preferences", args=[card.qr_code_data]),
+        "expiry": _expiry(card),
     }
     response = render(request, "customers/card.html", context)
     # The address is the card's secret: keep it out of search engines and shared caches.

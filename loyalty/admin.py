@@ -15,7 +15,7 @@ from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin, Sc
 class RewardInline(ScopedTabularInline):
     model = Reward
     extra = 1
-    fields = ["name", "description", "points_cost", "is_active"]
+    fields = ["name", "description", "name_fr", "description_fr", "points_cost", "is_active"]
 
 
 @admin.register(LoyaltyProgram)
@@ -39,9 +39,25 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
         (None, {"fields": ["merchant", "name", "kind", "is_active", "require_staff_pin"]}),
         (
             "Stamps",
-            {"fields": ["stamps_target", "stamp_reward_description", "stamp_cooldown_minutes", "max_stamps_per_day"]},
+            {
+                "fields": [
+                    "stamps_target",
+                    "stamp_reward_description",
+                    "stamp_reward_description_fr",
+                    "stamp_cooldown_minutes",
+                    "max_stamps_per_day",
+                ]
+            },
         ),
         ("Points", {"fields": ["points_per_euro", "min_purchase", "welcome_bonus", "points_expiry_days"]}),
+        (
+            "Customer engagement",
+            {
+                "fields": ["birthday_bonus_points", "birthday_bonus_stamps", "expiry_reminder_days"],
+                "description": "The birthday bonus is given once a year on the member's birthday (never within "
+                "30 days of joining or of a birth-date change); reminders go before points expire.",
+            },
+        ),
         (
             "Wallet branding",
             {

@@ -5,10 +5,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.models import Customer
 from merchants.models import Merchant, Store
+
+
+def _in_language(default: str, french: str) -> str:
+    """The French text on a French page or email (when one is written), the default otherwise."""
+    language = (translation.get_language() or "").split("-")[0]
+    return french if language == "fr" and french else default
+
 
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f2937.")
 
@@ -57,6 +64,27 @@ class LoyaltyProgram(models.Model):
     )
     require_staff_pin = models.BooleanField(default=False, help_text="Cashiers enter their PIN for every operation.")
 
+    # Customer engagement.
+    birthday_bonus_points = models.IntegerField(
+        default=0,
+        validators=[MinValueValidator(0, "A birthday bonus cannot be below zero.")],
+        help_text="Points given on each member's birthday, once a year (0 = none).",
+    )
+    birthday_bonus_stamps = models.IntegerField(
+        default=0,
+        validators=[MinValueValidator(0, "A birthday bonus cannot be below zero.")],
+        help_text="Stamps given on each member's birthday, once a year (0 = none).",
+    )
+    expiry_reminder_days = models.IntegerField(
+        null=True,
+        blank=True,
+        default=14,
+        validators=[MinValueValidator(1, "Remind at least 1 day before points expire (leave empty for no reminders).")],
+        help_text="Remind members this many days before their points expire; empty = no reminders.",
+    )
+    # The stamp reward in French (empty: the description above is used in every language).
+    stamp_reward_description_fr = models.CharField("stamp reward description (French)", max_length=200, blank=True)
+
     # Wallet branding.
     background_color = models.CharField(max_length=7, default="#1f2937", validators=[hex_color])
     foreground_color = models.CharField(max_length=7, default="#ffffff", validators=[hex_color])
@@ -94,6 +122,16 @@ class LoyaltyProgram(models.Model):
             models.CheckConstraint(
                 condition=models.Q(kind__in=["stamps", "points", "hybrid"]), name="program_kind_valid"
             ),
+            models.CheckConstraint(
+                condition=models.Q(birthday_bonus_points__gte=0), name="program_birthday_bonus_points_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(birthday_bonus_stamps__gte=0), name="program_birthday_bonus_stamps_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expiry_reminder_days__isnull=True) | models.Q(expiry_reminder_days__gte=1),
+                name="program_expiry_reminder_days_gte_1",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -107,6 +145,23 @@ class LoyaltyProgram(models.Model):
     def uses_points(self) -> bool:
         return self.kind in (self.Kind.POINTS, self.Kind.HYBRID)
 
+    @property
+    def localized_stamp_reward(self) -> str:
+        return _in_language(self.stamp_reward_description, self.stamp_reward_description_fr)
+
+    @property
+    def birthday_points(self) -> int:
+        """The birthday points this program gives (none when it does not collect points)."""
+        return self.birthday_bonus_points if self.uses_points else 0
+
+    @property
+    def birthday_stamps(self) -> int:
+        return self.birthday_bonus_stamps if self.uses_stamps else 0
+
+    @property
+    def has_birthday_bonus(self) -> bool:
+        return bool(self.birthday_points or self.birthday_stamps)
+
 
 class Reward(models.Model):
     merchant_path = "program__merchant"
@@ -114,6 +169,9 @@ class Reward(models.Model):
     program = models.ForeignKey(LoyaltyProgram, on_delete=models.CASCADE, related_name="rewards")
     name = models.CharField(max_length=120)
     description = models.CharField(max_length=255, blank=True)
+    # The customer's language: empty falls back to the name and description above.
+    name_fr = models.CharField("name (French)", max_length=120, blank=True)
+    description_fr = models.CharField("description (French)", max_length=255, blank=True)
     points_cost = models.IntegerField(validators=[MinValueValidator(1)])
     is_active = models.BooleanField(default=True)
 
@@ -125,6 +183,14 @@ class Reward(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.points_cost} pts)"
+
+    @property
+    def localized_name(self) -> str:
+        return _in_language(self.name, self.name_fr)
+
+    @property
+    def localized_description(self) -> str:
+        return _in_language(self.description, self.description_fr)
 
 
 def generate_card_number() -> str:
@@ -187,6 +253,9 @@ class LoyaltyCard(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # What the Google object last announced and when it last notified (wallet/google/notices.py):
+    # {"announced": [notice ids], "notified": [ISO times of notifying patches in the last 24 h]}.
+    google_notices = models.JSONField(default=dict, blank=True)
 
     objects = LoyaltyCardQuerySet.as_manager()
 
@@ -245,6 +314,7 @@ class LoyaltyTransaction(models.Model):
         POINTS_VOID = "points_void", "Points voided"
         POINTS_ADJUST = "points_adjust", "Points adjusted"
         POINTS_EXPIRE = "points_expire", "Points expired"
+        BIRTHDAY_BONUS = "birthday_bonus", "Birthday bonus"
 
     card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")
@@ -265,6 +335,8 @@ class LoyaltyTransaction(models.Model):
     related_transaction = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
     )
+    # The calendar year a birthday bonus is for: once per card and year (a unique constraint).
+    bonus_year = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -279,6 +351,15 @@ class LoyaltyTransaction(models.Model):
                 fields=["merchant", "order_reference"],
                 condition=models.Q(type="points_earn") & ~models.Q(order_reference=""),
                 name="ledger_order_reference_earns_once",
+            ),
+            models.UniqueConstraint(
+                fields=["card", "bonus_year"],
+                condition=models.Q(type="birthday_bonus"),
+                name="ledger_birthday_bonus_once_per_card_year",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(type="birthday_bonus") | models.Q(bonus_year__isnull=False),
+                name="ledger_birthday_bonus_has_year",
             ),
             models.CheckConstraint(condition=models.Q(stamps_after__gte=0), name="ledger_stamps_after_gte_0"),
             models.CheckConstraint(condition=models.Q(points_after__gte=0), name="ledger_points_after_gte_0"),
@@ -324,3 +405,27 @@ class IdempotencyRecord(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.status_code is not None
+
+
+class ExpiryReminder(models.Model):
+    """A card was told its points expire on ``expires_on``: once per card and expiry date.
+
+    Activity moves the expiry date, so a card active again gets a new reminder for the new date.
+    """
+
+    merchant_path = "card__merchant"
+
+    card = models.ForeignKey(LoyaltyCard, on_delete=models.CASCADE, related_name="expiry_reminders")
+    expires_on = models.DateField()
+    points = models.IntegerField()
+    emailed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["card", "expires_on"], name="expiry_reminder_once_per_card_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} points of card {self.card_id} expire on {self.expires_on}"

@@ -167,3 +167,49 @@ def card_detail(card: LoyaltyCard, *, today: datetime.date | None = None) -> Car
         rewards_affordable=rewards,
         recent_transactions=list(transactions_for_display(card)[:RECENT_TRANSACTIONS]),
     )
+
+
+# --- customer engagement: birthdays and expiry dates ------------------------------------------
+
+
+def birthday_in(birth_date: datetime.date, year: int) -> datetime.date:
+    """The day ``year`` celebrates ``birth_date``: 29 February is 28 February in a common year."""
+    try:
+        return birth_date.replace(year=year)
+    except ValueError:
+        return datetime.date(year, 2, 28)
+
+
+@dataclass(frozen=True)
+class PointsExpiry:
+    """When a card's points expire (the nightly job takes them from that day on) and how many."""
+
+    points: int
+    expires_on: datetime.date
+    reminder_from: datetime.date | None  # the day the reminder is due; None: the program sends none
+
+    def is_near(self, today: datetime.date) -> bool:
+        return self.reminder_from is not None and self.reminder_from <= today <= self.expires_on
+
+
+def points_expiry(card: LoyaltyCard) -> PointsExpiry | None:
+    """The card's next points expiry, or None (no points, no expiration, a deleted card).
+
+    The date is the day (in ``TIME_ZONE``) the card's inactivity reaches the program's
+    ``points_expiry_days``: ``last_activity_at`` + N days. Activity moves it.
+    """
+    program = card.program
+    if not (program.uses_points and program.points_expiry_days and card.points_balance > 0 and card.deleted_at is None):
+        return None
+    expires_at = card.last_activity_at + datetime.timedelta(days=program.points_expiry_days)
+    expires_on = timezone.localdate(expires_at)
+    reminder_from = None
+    if program.expiry_reminder_days:
+        reminder_from = expires_on - datetime.timedelta(days=program.expiry_reminder_days)
+    return PointsExpiry(points=card.points_balance, expires_on=expires_on, reminder_from=reminder_from)
+
+
+def cheapest_reward(program: LoyaltyProgram) -> Reward | None:
+    if not program.uses_points:
+        return None
+    return Reward.objects.filter(program=program, is_active=True).order_by("points_cost", "name").first()

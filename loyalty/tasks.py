@@ -48,3 +48,47 @@ def purge_idempotency_records() -> int:
     from loyalty.idempotency import purge_expired
 
     return purge_expired()
+
+
+@shared_task(
+    name="loyalty.tasks.grant_birthday_rewards",
+    acks_late=True,
+    # Each card is its own transaction and the ledger's unique constraint allows one bonus per
+    # card and year, so a retry (or a second beat) grants only what is still due.
+    autoretry_for=(OperationalError, InterfaceError, SoftTimeLimitExceeded),
+    retry_backoff=60,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    ignore_result=True,
+)
+def grant_birthday_rewards(merchant_slug: str | None = None) -> dict[str, int]:
+    """The daily birthday bonuses (today in TIME_ZONE). Idempotent."""
+    report = services.grant_birthday_rewards(merchant_slug=merchant_slug)
+    logger.info(
+        "birthday rewards: %d card(s), %d point(s), %d stamp(s)", len(report.granted), report.points, report.stamps
+    )
+    return {"cards": len(report.granted), "points": report.points, "stamps": report.stamps}
+
+
+@shared_task(
+    name="loyalty.tasks.send_expiry_reminders",
+    acks_late=True,
+    # One reminder per card and expiry date (a unique constraint): a retry reminds nobody twice.
+    autoretry_for=(OperationalError, InterfaceError, SoftTimeLimitExceeded),
+    retry_backoff=60,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    ignore_result=True,
+)
+def send_expiry_reminders(merchant_slug: str | None = None) -> dict[str, int]:
+    """The daily points expiry reminders. Idempotent."""
+    report = services.send_expiry_reminders(merchant_slug=merchant_slug)
+    emailed = sum(1 for notice in report.sent if notice.email)
+    logger.info("expiry reminders: %d card(s), %d email(s)", len(report.sent), emailed)
+    return {"cards": len(report.sent), "emails": emailed}

@@ -101,6 +101,7 @@ def test_beat_runs_the_expiry_nightly_and_the_wallet_sweep_every_minute():
     assert sweep["task"] == wallet.tasks.sweep_wallet_updates.name
     assert sweep["schedule"] == 60.0
     assert sweep["options"]["expires"] < 60
+    celery_app.loader.import_default_modules()  # what a worker does at start: every app's tasks module
     for entry in schedule.values():
         assert entry["task"] in celery_app.tasks
 

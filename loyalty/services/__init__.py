@@ -6,6 +6,7 @@ recorded in the outbox. Views, admin actions, tasks and commands all call these.
 """
 
 from loyalty.services.adjustments import adjust_balance
+from loyalty.services.birthdays import BirthdayReport, due_birthdays, grant_birthday_bonus, grant_birthday_rewards
 from loyalty.services.cards import (
     issue_card,
     refresh_customer_passes,
@@ -28,21 +29,28 @@ from loyalty.services.programs import (
     update_merchant,
     update_program,
 )
+from loyalty.services.reminders import ReminderReport, due_reminders, send_expiry_reminder, send_expiry_reminders
 from loyalty.services.stamps import add_stamp, redeem_stamps
 
 __all__ = [
     "MAX_POINTS_PER_OPERATION",
     "MAX_PURCHASE_AMOUNT",
     "MAX_STAMPS_PER_ADJUSTMENT",
+    "BirthdayReport",
     "ExpiryReport",
     "LedgerResult",
+    "ReminderReport",
     "add_stamp",
     "delete_rewards",
+    "due_birthdays",
+    "due_reminders",
     "adjust_balance",
     "earn_points",
     "expire_points",
     "expiring_programs",
     "expiry_candidates",
+    "grant_birthday_bonus",
+    "grant_birthday_rewards",
     "issue_card",
     "points_for_purchase",
     "redeem_points",
@@ -50,6 +58,8 @@ __all__ = [
     "refresh_program_passes",
     "redeem_stamps",
     "save_reward",
+    "send_expiry_reminder",
+    "send_expiry_reminders",
     "set_cards_active",
     "soft_delete_cards",
     "update_card",

@@ -23,6 +23,10 @@ PASS_VISIBLE_PROGRAM_FIELDS = (
     "kind",
     "stamps_target",
     "stamp_reward_description",
+    "stamp_reward_description_fr",
+    # The points expiry the pass announces (wallet/notices.py).
+    "points_expiry_days",
+    "expiry_reminder_days",
     "background_color",
     "foreground_color",
     "label_color",

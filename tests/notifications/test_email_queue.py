@@ -55,7 +55,11 @@ def test_joining_queues_the_welcome_email_and_the_request_never_talks_to_smtp(
     assert email.status == Status.SENT and email.attempts == 1
     [message] = smtp.to("ada@example.com")
     assert "Welcome to" in message["Subject"]
-    assert "/card/" in message.get_content()
+    # Plain text and HTML (multipart/alternative), both with the card link; the unsubscribe headers.
+    assert "/card/" in message.get_body(preferencelist=("plain",)).get_content()
+    assert "/card/" in message.get_body(preferencelist=("html",)).get_content()
+    assert "/preferences/" in message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_smtp_refusing_then_accepting_delivers_exactly_once(merchant, smtp, django_capture_on_commit_callbacks):

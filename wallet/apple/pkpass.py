@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from loyalty.models import LoyaltyCard
-from wallet import branding
+from wallet import branding, notices
 from wallet.credentials import AppleSigningCredentials, apple_signing_credentials
 
 PKPASS_CONTENT_TYPE = "application/vnd.apple.pkpass"
@@ -73,6 +73,8 @@ def pass_json(card: LoyaltyCard) -> dict:
         )
     if program.card_description:
         back.append({"key": "about", "label": "About", "value": program.card_description})
+    # A reward ready, points about to expire: announced on the lock screen by their changeMessage.
+    back.extend(notices.apple_fields(card, notices.card_notices(card)))
 
     data = {
         "formatVersion": 1,

@@ -54,7 +54,11 @@ def class_body(program: LoyaltyProgram) -> dict:
     return body
 
 
-def object_body(card: LoyaltyCard) -> dict:
+def object_body(card: LoyaltyCard, *, notices: list | None = None, notify_ids=()) -> dict:
+    """The loyalty object; ``notices`` (wallet/notices.py) become its messages, those in ``notify_ids`` notifying."""
+    from wallet.google import notify
+    from wallet.notices import card_notices
+
     program = card.program
     customer = card.customer
     active = card.is_active and card.deleted_at is None
@@ -78,4 +82,6 @@ def object_body(card: LoyaltyCard) -> dict:
         else:
             progress = f"{card.stamps_until_reward} more for {program.stamp_reward_description}"
         body["textModulesData"] = [{"id": "reward", "header": "Next reward", "body": progress}]
+    # Always sent (an empty list clears messages of facts that no longer hold).
+    body["messages"] = notify.messages(card_notices(card) if notices is None else notices, notify_ids)
     return body

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from wallet.credentials import CredentialError
-from wallet.google import resources
+from wallet.google import notify, resources
 from wallet.google.client import GoogleWalletError, WalletObjectsClient, service_account_credentials
 from wallet.models import GoogleWalletClass
+from wallet.notices import card_notices
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,17 @@ def ensure_card_object(card: LoyaltyCard, client: WalletObjectsClient) -> tuple[
     class_id = ensure_class(card.program, client)
     object_id = resources.object_id(card)
     if card.google_object_id != object_id:
-        client.insert_or_patch("loyaltyObject", resources.object_body(card))
-        # Not a balance: a plain update, without touching updated_at (the pass tag).
-        LoyaltyCard.objects.filter(pk=card.pk).update(google_object_id=object_id)
+        shown = card_notices(card)
+        client.insert_or_patch("loyaltyObject", resources.object_body(card, notices=shown))
+        # Not a balance: a plain update, without touching updated_at (the pass tag). What the new
+        # object shows already is not announced again by the next update.
+        state = {
+            "announced": [notice.id for notice in shown],
+            "notified": notify.recent_notifications(card, timezone.now()),
+        }
+        LoyaltyCard.objects.filter(pk=card.pk).update(google_object_id=object_id, google_notices=state)
         card.google_object_id = object_id
+        card.google_notices = state
     return object_id, class_id
 
 
@@ -73,10 +81,15 @@ def sync_card_object(card_id: int) -> bool:
         return False
     client = WalletObjectsClient()
     ensure_class(card.program, client)
-    body = resources.object_body(card)
+    shown = card_notices(card)
+    plan = notify.plan(card, shown, timezone.now())
+    body = resources.object_body(card, notices=shown, notify_ids=plan.notify_ids)
+    if plan.notify:
+        # A new notice (a reward ready, points about to expire), within Google's 3 a day.
+        body["notifyPreference"] = "NOTIFY_ON_UPDATE"
     client.patch_or_insert("loyaltyObject", body)
-    if card.google_object_id != body["id"]:
-        LoyaltyCard.objects.filter(pk=card.pk).update(google_object_id=body["id"])
+    # Plain column updates: neither is on the pass, so the pass tag (updated_at) stays.
+    LoyaltyCard.objects.filter(pk=card.pk).update(google_object_id=body["id"], google_notices=plan.state)
     return True
 
 
