@@ -76,4 +76,5 @@ def test_templates_have_no_inline_script_or_event_handler():
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
         assert not re.search(r"\son[a-z]+\s*=", html, re.I), path
         assert "javascript:" not in html.lower(), path
-        assert not re.search(r"\sstyle\s*=", html, re.I), path
+        if "email" not in path.parts:  # emails are read in mail clients, not under our CSP; they need inline styles
+            assert not re.search(r"\sstyle\s*=", html, re.I), path
