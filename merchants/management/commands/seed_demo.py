@@ -30,6 +30,7 @@ MERCHANTS = [
             "min_purchase": Decimal("2.00"),
             "welcome_bonus": 50,
             "points_expiry_days": 365,
+            "birthday_bonus_points": 100,
             "require_staff_pin": True,
             "background_color": "#3b2417",
             "foreground_color": "#ffffff",
