@@ -198,8 +198,9 @@ def shared_database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery_worker(broker_url: str, folder: Path, name: str, **environment: str):
-    """`celery -A config worker --pool=solo` on the test database and ``broker_url``; stopped at the end."""
+def celery_worker(broker_url: str, folder: Path, name: str, pool: str = "solo", **environment: str):
+    """`celery -A config worker` (``--pool=solo`` unless said) on the test database and ``broker_url``; stopped
+    at the end. ``pool="prefork"`` runs it as deploy/run does (one child)."""
     env = os.environ | {
         "DATABASE_URL": shared_database_url(),
         "REDIS_URL": broker_url,
@@ -209,7 +210,7 @@ def celery_worker(broker_url: str, folder: Path, name: str, **environment: str):
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     log = folder / f"{name}.log"
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
                "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h"]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -449,8 +450,10 @@ def test_pos_keeps_working_when_redis_stops_and_the_sweep_delivers_once_it_is_ba
 
 @needs_redis_server
 def test_the_same_worker_resumes_after_redis_restarts_and_delivers_emails_and_wallet_updates(private_redis, tmp_path):
-    """The production failure: a Redis restart killed the worker. Here one worker process outlives
-    three restarts (killed hard, down for a few seconds) and still delivers after each."""
+    """The production failure: a Redis restart killed the worker. Here one worker process, run as
+    deploy/run runs it (prefork, no gossip/mingle/heartbeat), outlives three restarts (killed hard,
+    down for a few seconds) and still delivers after each. (The solo pool can hang for good when
+    Redis dies during an acknowledgement, which is why neither production nor make run uses it.)"""
     from notifications.models import OutboundEmail
     from notifications.services import queue_email
     from tests.smtp_fake import FakeSMTP
@@ -467,7 +470,7 @@ def test_the_same_worker_resumes_after_redis_restarts_and_delivers_emails_and_wa
     try:
         with (
             celery_broker(private_redis.url),
-            celery_worker(private_redis.url, tmp_path, "long", **email_settings) as worker,
+            celery_worker(private_redis.url, tmp_path, "long", pool="prefork", **email_settings) as worker,
         ):
             for restart in range(3):
                 private_redis.kill()
@@ -499,6 +502,10 @@ def test_the_same_worker_resumes_after_redis_restarts_and_delivers_emails_and_wa
                     timeout=60,
                     log=worker.log,
                 )
+                # Let the worker acknowledge before the next kill: Redis dying during an ack leaves
+                # kombu's consumer stuck, which core/worker_watchdog.py turns into an exit for the
+                # supervisor (tests/test_worker_watchdog.py); this test is about the same process.
+                time.sleep(1)
             assert worker.poll() is None  # the same process all along
             assert b"Unrecoverable error" not in worker.log.read_bytes()
     finally:
