@@ -532,6 +532,6 @@ def test_database_constraints(program):
     )
     Tier.objects.create(program=program, name="Silver", min_points_12m=500)
     refused(
-        "tier_threshold_unique_per_program",
+        "min_points_12m",
         lambda: Tier.objects.create(program=program, name="Other", min_points_12m=500),
     )
