@@ -62,6 +62,9 @@ class LoyaltyProgram(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Points expire after this many days without activity; empty = never.",
     )
+    # When the expiry was last shortened (or switched on): a card's inactivity counts from then at
+    # the earliest, so a shorter rule applies to activity after the change (README, Richer programs).
+    points_expiry_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     require_staff_pin = models.BooleanField(default=False, help_text="Cashiers enter their PIN for every operation.")
 
     # Customer engagement.

@@ -260,7 +260,9 @@ def points_expiry(card: LoyaltyCard) -> PointsExpiry | None:
     program = card.program
     if not (program.uses_points and program.points_expiry_days and card.points_balance > 0 and card.deleted_at is None):
         return None
-    expires_at = card.last_activity_at + datetime.timedelta(days=program.points_expiry_days)
+    # A shortened expiry applies to activity after the change: the clock starts at the change at the earliest.
+    start = max(card.last_activity_at, program.points_expiry_changed_at or card.last_activity_at)
+    expires_at = start + datetime.timedelta(days=program.points_expiry_days)
     expires_on = timezone.localdate(expires_at)
     reminder_from = None
     if program.expiry_reminder_days:

@@ -535,3 +535,27 @@ def test_database_constraints(program):
         "min_points_12m",
         lambda: Tier.objects.create(program=program, name="Other", min_points_12m=500),
     )
+
+
+def test_a_shortened_expiry_applies_to_activity_after_the_change(card, store, program):
+    from loyalty.selectors import points_expiry
+
+    program.points_expiry_days = 365
+    program.save()
+    earn(card, store, "50.00", now=timezone.now() - datetime.timedelta(days=100))
+    card.refresh_from_db()
+    program.refresh_from_db()
+    program.points_expiry_days = 30
+    services.update_program(program=program)
+    assert services.expire_points().cards == 0  # inactive for 100 days, but the 30 days count from now
+    card.refresh_from_db()
+    assert points_expiry(card).expires_on == timezone.localdate(timezone.now() + datetime.timedelta(days=30))
+    later = timezone.now() + datetime.timedelta(days=31)
+    assert services.expire_points(now=later).points == 50
+    # Lengthening it again changes nothing for the date of the change.
+    program.refresh_from_db()
+    changed_at = program.points_expiry_changed_at
+    program.points_expiry_days = 60
+    services.update_program(program=program)
+    program.refresh_from_db()
+    assert program.points_expiry_changed_at == changed_at
