@@ -512,7 +512,7 @@ def test_database_constraints(program):
     base = {"program": program, "name": "p", "starts_at": paris(2026, 1, 1), "ends_at": paris(2026, 2, 1)}
     cases = [
         ("promotion_points_multiplier_1_to_10", {"points_multiplier": Decimal("11")}),
-        ("promotion_points_multiplier_1_to_10", {"points_multiplier": Decimal("0")}),
+        ("promotion_points_multiplier_1_to_10", {"points_multiplier": Decimal("0"), "bonus_stamps": 1}),
         ("promotion_bonus_stamps_0_to_5", {"bonus_stamps": 6}),
         ("promotion_ends_after_start", {"points_multiplier": 2, "ends_at": paris(2025, 1, 1)}),
         ("promotion_gives_something", {"points_multiplier": 1, "bonus_stamps": 0}),
