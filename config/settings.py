@@ -276,6 +276,8 @@ LOYALTY_EXPIRY_HOUR = int(os.environ.get("LOYALTY_EXPIRY_HOUR", "3"))
 # Customer engagement jobs run in the morning in TIME_ZONE, when an email is welcome.
 LOYALTY_BIRTHDAY_HOUR = int(os.environ.get("LOYALTY_BIRTHDAY_HOUR", "8"))
 LOYALTY_REMINDER_HOUR = int(os.environ.get("LOYALTY_REMINDER_HOUR", "10"))
+# The nightly tier review (cards move down only there), in TIME_ZONE.
+LOYALTY_TIER_REVIEW_HOUR = int(os.environ.get("LOYALTY_TIER_REVIEW_HOUR", "4"))
 LOYALTY_EXPIRY_BATCH_SIZE = int(os.environ.get("LOYALTY_EXPIRY_BATCH_SIZE", "2000"))
 LOYALTY_MAX_PURCHASE_AMOUNT = "100000.00"
 
@@ -360,6 +362,10 @@ CELERY_BEAT_SCHEDULE = {
     "send-expiry-reminders-daily": {
         "task": "loyalty.tasks.send_expiry_reminders",
         "schedule": crontab(hour=LOYALTY_REMINDER_HOUR, minute=0),
+    },
+    "review-tiers-nightly": {
+        "task": "loyalty.tasks.review_tiers",
+        "schedule": crontab(hour=LOYALTY_TIER_REVIEW_HOUR, minute=0),
     },
     "purge-idempotency-records": {
         "task": "loyalty.tasks.purge_idempotency_records",

@@ -54,6 +54,11 @@ class ErrorCode(StrEnum):
     CARD_NOT_FOUND = "card_not_found", 404, "no such card at your merchant (another merchant's card included)"
     STAFF_NOT_FOUND = "staff_not_found", 404, "no such staff member at your merchant"
     TOKEN_NOT_FOUND = "token_not_found", 404, "no such device for this staff member"
+    REWARD_NOT_FOUND = (
+        "reward_not_found",
+        404,
+        "no such active reward in the card's program (another merchant's included)",
+    )
     # 405, 406, 413, 415
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "this path does not take that HTTP method"
     NOT_ACCEPTABLE = "not_acceptable", 406, "the API answers JSON only"
@@ -77,6 +82,17 @@ class ErrorCode(StrEnum):
     MULTIPLE_MATCHES = "multiple_matches", 409, "the search matches several cards: be more precise"
     ENROLLMENT_CLOSED = "enrollment_closed", 409, "the merchant is not taking new members"
     EMAIL_TAKEN = "email_taken", 409, "another customer of the merchant has this email"
+    STORE_NOT_PARTICIPATING = (
+        "store_not_participating",
+        409,
+        "this store does not give stamps and points, or does not redeem rewards (`details.store`, `details.operation`)",
+    )
+    WRONG_REWARD_KIND = (
+        "wrong_reward_kind",
+        409,
+        "a points reward sent to redeem-stamps, or a stamps reward to redeem-points",
+    )
+    TOO_MANY_PROMOTIONS = "too_many_promotions", 409, "a program runs at most 10 active promotions"
     # 423, 429, 500
     PIN_LOCKED = "pin_locked", 423, "five wrong PINs: locked for 30 minutes; `details.locked_until`"
     RATE_LIMITED = "rate_limited", 429, "too many requests; `details.retry_after_seconds`, header Retry-After"

@@ -25,7 +25,7 @@ from customers.birth_dates import date_in_words
 from customers.branding import branding_for
 from customers.forms import EnrollmentForm
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
-from loyalty.selectors import is_birthday_week, points_expiry
+from loyalty.selectors import active_rewards, is_birthday_week, points_expiry, stamp_ladder
 from merchants.models import Merchant, Store
 from wallet.links import WalletLinks, wallet_links
 
@@ -240,15 +240,20 @@ def _expiry(card: LoyaltyCard) -> dict | None:
 @require_safe
 def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
     card = get_object_or_404(
-        LoyaltyCard.objects.alive().select_related("customer", "merchant", "program", "enrolled_at_store"),
+        LoyaltyCard.objects.alive().select_related("customer", "merchant", "program", "enrolled_at_store", "tier"),
         qr_code_data=qr_code_data,
     )
     program = card.program
     target = program.stamps_target
     filled = min(card.stamp_count, target)
-    rewards = (
-        list(program.rewards.filter(is_active=True).order_by("points_cost", "name")) if program.uses_points else []
+    # One query for the catalogue: the points rewards listed below and the stamp ladder.
+    rewards = sorted(
+        (r for r in active_rewards(program) if r.points_cost is not None and program.uses_points),
+        key=lambda reward: (reward.points_cost, reward.name),
     )
+    ladder = stamp_ladder(card)
+    stamps_ready = [rung for rung in ladder if rung.available]
+    next_stamp_reward = next((rung for rung in ladder if not rung.available), None)
     context = {
         "card": card,
         "customer": card.customer,
@@ -259,6 +264,12 @@ def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
         "stamp_dots": [index < filled for index in range(target)] if target <= MAX_STAMP_DOTS else None,
         "stamp_percent": filled * 100 // target,
         "rewards": [{"reward": reward, "affordable": reward.points_cost <= card.points_balance} for reward in rewards],
+        # The reward ladder: the best stamp reward ready, the next one and how many stamps it needs.
+        "stamp_ladder": ladder if len(ladder) > 1 else [],
+        "stamp_reward_ready": stamps_ready[-1] if stamps_ready else None,
+        "next_stamp_reward": next_stamp_reward,
+        "stamps_to_next": next_stamp_reward.stamps_cost - card.stamp_count if next_stamp_reward else 0,
+        "tier": card.tier,
         "activity": _activity(card),
         "wallet": _wallet_links(card),
         "birthday_week": is_birthday_week(card.customer.birth_date, timezone.localdate()),

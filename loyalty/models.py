@@ -3,7 +3,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone, translation
 
@@ -62,6 +62,9 @@ class LoyaltyProgram(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Points expire after this many days without activity; empty = never.",
     )
+    # When the expiry was last shortened (or switched on): a card's inactivity counts from then at
+    # the earliest, so a shorter rule applies to activity after the change (README, Richer programs).
+    points_expiry_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     require_staff_pin = models.BooleanField(default=False, help_text="Cashiers enter their PIN for every operation.")
 
     # Customer engagement.
@@ -164,6 +167,12 @@ class LoyaltyProgram(models.Model):
 
 
 class Reward(models.Model):
+    """A catalogue reward, paid for in points (``points_cost``) or in stamps (``stamps_cost``), never both.
+
+    Stamps rewards form the card's reward ladder (a coffee at 5 stamps, a cake at 10) next to the
+    program's own stamp reward at ``stamps_target``.
+    """
+
     merchant_path = "program__merchant"
 
     program = models.ForeignKey(LoyaltyProgram, on_delete=models.CASCADE, related_name="rewards")
@@ -172,17 +181,54 @@ class Reward(models.Model):
     # The customer's language: empty falls back to the name and description above.
     name_fr = models.CharField("name (French)", max_length=120, blank=True)
     description_fr = models.CharField("description (French)", max_length=255, blank=True)
-    points_cost = models.IntegerField(validators=[MinValueValidator(1)])
+    points_cost = models.IntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Points it costs (a points reward). Leave empty for a stamps reward.",
+    )
+    stamps_cost = models.IntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Stamps it costs (a reward of the stamp ladder). Leave empty for a points reward.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
-        ordering = ["points_cost", "name"]
+        ordering = ["points_cost", "stamps_cost", "name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(points_cost__gte=1), name="reward_points_cost_gte_1"),
+            models.CheckConstraint(
+                condition=models.Q(points_cost__isnull=True) | models.Q(points_cost__gte=1),
+                name="reward_points_cost_gte_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stamps_cost__isnull=True) | models.Q(stamps_cost__gte=1),
+                name="reward_stamps_cost_gte_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(points_cost__isnull=True, stamps_cost__isnull=False)
+                | models.Q(points_cost__isnull=False, stamps_cost__isnull=True),
+                name="reward_points_or_stamps_cost",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.stamps_cost is not None:
+            return f"{self.name} ({self.stamps_cost} stamps)"
         return f"{self.name} ({self.points_cost} pts)"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.points_cost is not None and self.stamps_cost is not None:
+            raise ValidationError("A reward costs points or stamps, not both: empty one of the two costs.")
+        if self.points_cost is None and self.stamps_cost is None:
+            raise ValidationError("Give the reward a cost in points or in stamps.")
+
+    @property
+    def is_stamps_reward(self) -> bool:
+        return self.stamps_cost is not None
 
     @property
     def localized_name(self) -> str:
@@ -191,6 +237,126 @@ class Reward(models.Model):
     @property
     def localized_description(self) -> str:
         return _in_language(self.description, self.description_fr)
+
+
+class Tier(models.Model):
+    """A level of the program a card reaches with the points it earned in the last 365 days."""
+
+    merchant_path = "program__merchant"
+
+    program = models.ForeignKey(LoyaltyProgram, on_delete=models.CASCADE, related_name="tiers")
+    name = models.CharField(max_length=60)
+    name_fr = models.CharField("name (French)", max_length=60, blank=True)
+    min_points_12m = models.IntegerField(
+        "points earned in 12 months",
+        validators=[MinValueValidator(0)],
+        help_text="Points earned in the last 365 days (earns minus voids) to reach this tier.",
+    )
+    points_multiplier = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("5"))],
+        help_text="Earned points are multiplied by this (1 to 5, e.g. 1.25).",
+    )
+
+    class Meta:
+        ordering = ["program", "min_points_12m"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "min_points_12m"], name="tier_threshold_unique_per_program"),
+            models.UniqueConstraint(fields=["program", "name"], name="tier_name_unique_per_program"),
+            models.CheckConstraint(condition=models.Q(min_points_12m__gte=0), name="tier_min_points_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(points_multiplier__gte=1, points_multiplier__lte=5),
+                name="tier_points_multiplier_1_to_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (from {self.min_points_12m} points, x{self.points_multiplier})"
+
+    @property
+    def localized_name(self) -> str:
+        return _in_language(self.name, self.name_fr)
+
+
+class Promotion(models.Model):
+    """Double points, a bonus stamp: a time window (dates, weekdays, hours) at some or all stores.
+
+    ``weekdays`` holds ISO weekday digits in order ("2" = Tuesday, "135" = Monday, Wednesday,
+    Friday; empty = every day). Times are wall-clock times in ``TIME_ZONE``, the start included
+    and the end excluded; both empty = all day.
+    """
+
+    merchant_path = "program__merchant"
+
+    program = models.ForeignKey(LoyaltyProgram, on_delete=models.CASCADE, related_name="promotions")
+    name = models.CharField(max_length=120)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(help_text="Excluded: the promotion is over at this moment.")
+    weekdays = models.CharField(
+        max_length=7,
+        blank=True,
+        default="",
+        validators=[
+            RegexValidator(r"^1?2?3?4?5?6?7?$", "Weekdays are ISO numbers 1 (Monday) to 7 (Sunday), in order.")
+        ],
+        help_text="Empty = every day.",
+    )
+    start_time = models.TimeField(null=True, blank=True, help_text="Empty (with the end) = all day.")
+    end_time = models.TimeField(null=True, blank=True, help_text="Excluded; after the start (no overnight window).")
+    stores = models.ManyToManyField(
+        Store, blank=True, related_name="promotions", help_text="Empty = every store of the merchant."
+    )
+    points_multiplier = models.DecimalField(
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("10"))],
+        help_text="Earned points are multiplied by this (1 to 10; 2 = double points).",
+    )
+    bonus_stamps = models.IntegerField(
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(5)],
+        help_text="Extra stamps given with each stamp (0 to 5).",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="promotion_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(points_multiplier__gte=1, points_multiplier__lte=10),
+                name="promotion_points_multiplier_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(bonus_stamps__gte=0, bonus_stamps__lte=5), name="promotion_bonus_stamps_0_to_5"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(points_multiplier__gt=1) | models.Q(bonus_stamps__gt=0),
+                name="promotion_gives_something",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(start_time__isnull=True, end_time__isnull=True)
+                | models.Q(start_time__isnull=False, end_time__isnull=False, end_time__gt=models.F("start_time")),
+                name="promotion_hours_start_before_end",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weekdays__regex=r"^1?2?3?4?5?6?7?$"), name="promotion_weekdays_iso_in_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "ends_at"], name="promotion_program_ends_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def weekday_numbers(self) -> list[int]:
+        return [int(digit) for digit in self.weekdays]
 
 
 def generate_card_number() -> str:
@@ -253,6 +419,10 @@ class LoyaltyCard(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The card's tier (loyalty/services/tiers.py): up at the earn that crosses a threshold, down only
+    # at the nightly review.
+    tier = models.ForeignKey("Tier", on_delete=models.SET_NULL, null=True, blank=True, related_name="cards")
+    tier_changed_at = models.DateTimeField(null=True, blank=True)
     # What the Google object last announced and when it last notified (wallet/google/notices.py):
     # {"announced": [notice ids], "notified": [ISO times of notifying patches in the last 24 h]}.
     google_notices = models.JSONField(default=dict, blank=True)
@@ -335,6 +505,13 @@ class LoyaltyTransaction(models.Model):
     related_transaction = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
     )
+    # What a promotion or tier changed (earns and stamps): the promotion that applied, the amount
+    # the rules alone gave (floor(amount x points_per_euro) points; 1 stamp) and the multiplier
+    # applied to the points (tier x promotion). Kept as given: a later rule change rewrites nothing.
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    base_points = models.IntegerField(null=True, blank=True)
+    base_stamps = models.IntegerField(null=True, blank=True)
+    points_multiplier = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
     # The calendar year a birthday bonus is for: once per card and year (a unique constraint).
     bonus_year = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -362,6 +539,18 @@ class LoyaltyTransaction(models.Model):
                 name="ledger_birthday_bonus_has_year",
             ),
             models.CheckConstraint(condition=models.Q(stamps_after__gte=0), name="ledger_stamps_after_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(base_points__isnull=True) | models.Q(base_points__gte=0),
+                name="ledger_base_points_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(base_stamps__isnull=True) | models.Q(base_stamps__gte=0),
+                name="ledger_base_stamps_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(points_multiplier__isnull=True) | models.Q(points_multiplier__gte=1),
+                name="ledger_points_multiplier_gte_1",
+            ),
             models.CheckConstraint(condition=models.Q(points_after__gte=0), name="ledger_points_after_gte_0"),
         ]
         indexes = [

@@ -72,7 +72,7 @@ def normalize_card_number(value: str) -> str | None:
 
 def pos_cards(user: AbstractBaseUser | None) -> QuerySet[LoyaltyCard]:
     """The cards a staff user may act on: their merchant's, not deleted, with what every view shows."""
-    return scoped(LoyaltyCard, user).alive().select_related("customer", "program")
+    return scoped(LoyaltyCard, user).alive().select_related("customer", "program", "tier")
 
 
 def card_by_number(user: AbstractBaseUser | None, card_number: str) -> LoyaltyCard | None:
@@ -115,6 +115,59 @@ def find_cards(user: AbstractBaseUser | None, q: str) -> list[LoyaltyCard]:
     return list(cards.order_by("card_number")[:MAX_LOOKUP_MATCHES])
 
 
+def active_rewards(program: LoyaltyProgram) -> list[Reward]:
+    """The program's active rewards, points and stamps ones (one query, kept on the program object)."""
+    cached = getattr(program, "_active_rewards", None)
+    if cached is None:
+        cached = list(Reward.objects.filter(program=program, is_active=True).order_by("name", "pk"))
+        program._active_rewards = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class StampReward:
+    """A rung of the stamp ladder: the program's own stamp reward (``reward`` None) or a stamps reward."""
+
+    program: LoyaltyProgram
+    reward: Reward | None
+    stamps_cost: int
+    available: bool
+
+    @property
+    def id(self) -> int | None:
+        return self.reward.pk if self.reward else None
+
+    @property
+    def name(self) -> str:
+        return self.reward.name if self.reward else self.program.stamp_reward_description
+
+    @property
+    def localized_name(self) -> str:
+        return self.reward.localized_name if self.reward else self.program.localized_stamp_reward
+
+    @property
+    def description(self) -> str:
+        return self.reward.description if self.reward else ""
+
+
+def stamp_ladder(card: LoyaltyCard) -> list[StampReward]:
+    """The rewards the card's stamps buy, cheapest first: the program's at ``stamps_target``, then the
+    active stamps rewards of the catalogue. Empty when the program collects no stamps."""
+    program = card.program
+    if not program.uses_stamps:
+        return []
+    rungs = [StampReward(program, None, program.stamps_target, card.stamp_count >= program.stamps_target)]
+    for reward in active_rewards(program):
+        if reward.stamps_cost is not None:
+            rungs.append(StampReward(program, reward, reward.stamps_cost, card.stamp_count >= reward.stamps_cost))
+    return sorted(rungs, key=lambda rung: (rung.stamps_cost, rung.reward is not None, rung.name))
+
+
+def next_stamp_reward(card: LoyaltyCard) -> StampReward | None:
+    """The next rung the card's stamps will reach (None when every rung is reached already)."""
+    return next((rung for rung in stamp_ladder(card) if not rung.available), None)
+
+
 @dataclass(frozen=True)
 class CardDetail:
     """What the POS shows about a card: built with a fixed number of queries."""
@@ -123,6 +176,11 @@ class CardDetail:
     birthday_week: bool
     rewards_affordable: list[Reward]
     recent_transactions: list[LoyaltyTransaction]
+    stamp_rewards: list[StampReward]
+
+    @property
+    def tier(self):
+        return self.card.tier
 
     @property
     def customer(self):
@@ -144,28 +202,29 @@ def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
     )
     return (
         LoyaltyTransaction.objects.filter(card=card)
-        .select_related("store", "staff_user", "reward")
+        .select_related("store", "staff_user", "reward", "promotion")
         .annotate(points_voided=-Coalesce(Subquery(voided, output_field=IntegerField()), Value(0)))
         .order_by("-created_at", "-id")
     )
 
 
 def card_detail(card: LoyaltyCard, *, today: datetime.date | None = None) -> CardDetail:
-    """Two queries on top of the card (loaded with customer and program by ``pos_cards``); one for stamps only."""
+    """Two queries on top of the card (loaded with customer, program and tier by ``pos_cards``):
+    the program's active rewards (points and stamps ones together) and the recent transactions."""
     today = today or timezone.localdate()
     program = card.program
-    rewards = []
+    affordable = []
     if program.uses_points:  # a stamps-only program has no points to spend
-        rewards = list(
-            Reward.objects.filter(program=program, is_active=True, points_cost__lte=card.points_balance).order_by(
-                "points_cost", "name"
-            )
+        affordable = sorted(
+            (r for r in active_rewards(program) if r.points_cost is not None and r.points_cost <= card.points_balance),
+            key=lambda reward: (reward.points_cost, reward.name),
         )
     return CardDetail(
         card=card,
         birthday_week=is_birthday_week(card.customer.birth_date, today),
-        rewards_affordable=rewards,
+        rewards_affordable=affordable,
         recent_transactions=list(transactions_for_display(card)[:RECENT_TRANSACTIONS]),
+        stamp_rewards=stamp_ladder(card),
     )
 
 
@@ -201,7 +260,9 @@ def points_expiry(card: LoyaltyCard) -> PointsExpiry | None:
     program = card.program
     if not (program.uses_points and program.points_expiry_days and card.points_balance > 0 and card.deleted_at is None):
         return None
-    expires_at = card.last_activity_at + datetime.timedelta(days=program.points_expiry_days)
+    # A shortened expiry applies to activity after the change: the clock starts at the change at the earliest.
+    start = max(card.last_activity_at, program.points_expiry_changed_at or card.last_activity_at)
+    expires_at = start + datetime.timedelta(days=program.points_expiry_days)
     expires_on = timezone.localdate(expires_at)
     reminder_from = None
     if program.expiry_reminder_days:
@@ -210,6 +271,8 @@ def points_expiry(card: LoyaltyCard) -> PointsExpiry | None:
 
 
 def cheapest_reward(program: LoyaltyProgram) -> Reward | None:
+    """The cheapest active points reward (shares ``active_rewards``' one query)."""
     if not program.uses_points:
         return None
-    return Reward.objects.filter(program=program, is_active=True).order_by("points_cost", "name").first()
+    points_rewards = [reward for reward in active_rewards(program) if reward.points_cost is not None]
+    return min(points_rewards, key=lambda reward: (reward.points_cost, reward.name), default=None)

@@ -92,3 +92,24 @@ def send_expiry_reminders(merchant_slug: str | None = None) -> dict[str, int]:
     emailed = sum(1 for notice in report.sent if notice.email)
     logger.info("expiry reminders: %d card(s), %d email(s)", len(report.sent), emailed)
     return {"cards": len(report.sent), "emails": emailed}
+
+
+@shared_task(
+    name="loyalty.tasks.review_tiers",
+    acks_late=True,
+    # Each batch is its own transaction and the review puts a card where its points say: a retry
+    # (or a second beat) changes nothing that is already right.
+    autoretry_for=(OperationalError, InterfaceError, SoftTimeLimitExceeded),
+    retry_backoff=60,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    ignore_result=True,
+)
+def review_tiers(merchant_slug: str | None = None) -> dict[str, int]:
+    """The nightly tier review: every card in the tier its last 365 days give it. Idempotent."""
+    report = services.review_tiers(merchant_slug=merchant_slug)
+    logger.info("tier review: %d card(s) reviewed, %d up, %d down", report.cards, report.up, report.down)
+    return {"cards": report.cards, "up": report.up, "down": report.down}

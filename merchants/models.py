@@ -36,6 +36,14 @@ class Store(models.Model):
     name = models.CharField(max_length=120)
     address = models.CharField(max_length=255, blank=True)
     is_active = models.BooleanField(default=True)
+    # Participation in the loyalty program (a store being renovated, a franchise that opts out):
+    # stamps and earns, and redemptions, are refused with 409 store_not_participating when off.
+    earns_loyalty = models.BooleanField(
+        "collects stamps and points", default=True, help_text="Off: no stamps or points are given at this store."
+    )
+    redeems_loyalty = models.BooleanField(
+        "redeems rewards", default=True, help_text="Off: no reward can be redeemed at this store."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 
 from loyalty.models import LoyaltyCard
-from loyalty.selectors import cheapest_reward, points_expiry
+from loyalty.selectors import cheapest_reward, points_expiry, stamp_ladder
 
 REWARD = "reward"
 EXPIRY = "expiry"
@@ -52,11 +52,17 @@ def card_notices(card: LoyaltyCard, today: datetime.date | None = None) -> list[
 
 
 def ready_rewards(card: LoyaltyCard) -> list[tuple[str, str]]:
-    """(key, name) of each reward the card can collect now: the stamp card's, the cheapest points reward."""
+    """(key, name) of each reward the card can collect now: every rung of the stamp ladder its stamps
+    reach (the program's own is ``stamps``, a stamps reward ``stamps:<id>``), the cheapest points reward.
+
+    A reward is ready as soon as the stamps reach the cheapest rung; reaching a further rung is a new
+    fact (a new notice id), announced again.
+    """
     program = card.program
     ready = []
-    if program.uses_stamps and card.stamp_reward_available:
-        ready.append(("stamps", program.localized_stamp_reward))
+    for rung in stamp_ladder(card):
+        if rung.available:
+            ready.append(("stamps" if rung.reward is None else f"stamps:{rung.reward.pk}", rung.localized_name))
     cheapest = cheapest_reward(program)
     if cheapest is not None and cheapest.points_cost <= card.points_balance:
         ready.append((f"points:{cheapest.pk}", cheapest.localized_name))
@@ -97,6 +103,31 @@ def expiry_notice(card: LoyaltyCard, today: datetime.date) -> Notice | None:
         )
         % {"count": expiry.points, "date": date},
     )
+
+
+def stamp_progress(card: LoyaltyCard) -> str:
+    """The pass's "next reward" text, in the customer's language: what is ready, and the next rung."""
+    ladder = stamp_ladder(card)
+    ready = [rung for rung in ladder if rung.available]
+    upcoming = next((rung for rung in ladder if not rung.available), None)
+    with translation.override(customer_language(card)):
+        parts = []
+        if ready:
+            parts.append(gettext("Ready: %(reward)s") % {"reward": ready[-1].localized_name})
+        if upcoming is not None:
+            left = upcoming.stamps_cost - card.stamp_count
+            parts.append(
+                ngettext("%(count)d more stamp for %(reward)s", "%(count)d more stamps for %(reward)s", left)
+                % {"count": left, "reward": upcoming.localized_name}
+            )
+        return "; ".join(parts)
+
+
+def tier_name(card: LoyaltyCard) -> str:
+    if card.tier is None:
+        return ""
+    with translation.override(customer_language(card)):
+        return card.tier.localized_name
 
 
 def apple_fields(card: LoyaltyCard, notices: list[Notice]) -> list[dict]:

@@ -10,6 +10,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.errors import LoyaltyError
 from loyalty.models import LoyaltyTransaction, Reward
 from loyalty.services import MAX_POINTS_PER_OPERATION, MAX_STAMPS_PER_ADJUSTMENT
 from merchants.authorization import stores_of
@@ -146,7 +147,25 @@ class StampInput(MutationInput):
 
 
 class RedeemStampsInput(MutationInput):
-    pass
+    reward_id = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="A stamps reward of the card's program (see `stamp_rewards`); without it, the program's own "
+        "stamp reward at `stamps_target`.",
+    )
+
+    def validate_reward_id(self, value: int) -> Reward:
+        # Another merchant's reward is unknown here (404), like another merchant's card; whether it
+        # is this program's, active and paid in stamps is the service's rule.
+        reward = Reward.objects.filter(pk=value, program__merchant_id=self.context["card"].merchant_id).first()
+        if reward is None:
+            raise LoyaltyError("reward_not_found", "That reward is not in this card's catalogue.", status=404)
+        return reward
+
+    def validate(self, attrs):
+        attrs["reward"] = attrs.pop("reward_id", None)
+        return super().validate(attrs)
 
 
 class EarnPointsInput(MutationInput):
@@ -302,6 +321,8 @@ class TokensRevokedOutput(serializers.Serializer):
 class StoreOutput(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
+    earns_loyalty = serializers.BooleanField(help_text="False: stamps and earns are refused here (409).")
+    redeems_loyalty = serializers.BooleanField(help_text="False: redemptions are refused here (409).")
 
 
 class StaffOutput(serializers.Serializer):
@@ -339,6 +360,27 @@ class RewardOutput(serializers.Serializer):
     points_cost = serializers.IntegerField()
 
 
+class StampRewardOutput(serializers.Serializer):
+    id = serializers.IntegerField(
+        allow_null=True, help_text="The reward_id to send to redeem-stamps; null for the program's own stamp reward."
+    )
+    name = serializers.CharField()
+    description = serializers.CharField()
+    stamps_cost = serializers.IntegerField()
+    available = serializers.BooleanField(help_text="The card has the stamps for it now.")
+
+
+class TierOutput(serializers.Serializer):
+    name = serializers.CharField()
+    min_points_12m = serializers.IntegerField()
+    points_multiplier = serializers.DecimalField(max_digits=3, decimal_places=2)
+
+
+class PromotionRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class TransactionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=LoyaltyTransaction.Type.choices)
@@ -355,6 +397,14 @@ class TransactionOutput(serializers.Serializer):
     store = serializers.SerializerMethodField()
     staff = serializers.SerializerMethodField()
     related_transaction_id = serializers.IntegerField(allow_null=True)
+    promotion = PromotionRefOutput(allow_null=True, help_text="The promotion that applied to this earn or stamp.")
+    base_points = serializers.IntegerField(
+        allow_null=True, help_text="An earn's points before tier and promotion: floor(amount x points_per_euro)."
+    )
+    base_stamps = serializers.IntegerField(allow_null=True, help_text="A stamp's stamps before a promotion's bonus.")
+    points_multiplier = serializers.DecimalField(
+        max_digits=6, decimal_places=4, allow_null=True, help_text="Tier multiplier x promotion multiplier applied."
+    )
     points_voidable = serializers.SerializerMethodField(
         help_text="For a points_earn: the points a return can still void. Null for other types."
     )
@@ -423,6 +473,10 @@ class CardOutput(serializers.Serializer):
     customer = CustomerSummaryOutput(source="*")
     program = ProgramRulesOutput()
     rewards_affordable = RewardOutput(many=True)
+    stamp_rewards = StampRewardOutput(
+        many=True, help_text="The stamp ladder, cheapest first (empty when the program collects no stamps)."
+    )
+    tier = TierOutput(allow_null=True, help_text="The card's tier; null when it has none.")
     recent_transactions = TransactionOutput(many=True)
 
 

@@ -190,12 +190,22 @@ class CardViewSet(viewsets.GenericViewSet):
     def stamp(self, request, card_number=None):
         return self._mutate(s.StampInput, lambda op: services.add_stamp(**op.common))
 
-    @_mutation_schema(s.RedeemStampsInput, "Redeem the stamp reward", "Takes the program's stamps target.")
+    @_mutation_schema(
+        s.RedeemStampsInput,
+        "Redeem a stamp reward",
+        "Takes the stamps of the `reward_id` stamps reward, or the program's stamps target without it.",
+    )
     @action(detail=True, methods=["post"], url_path="redeem-stamps")
     def redeem_stamps(self, request, card_number=None):
-        return self._mutate(s.RedeemStampsInput, lambda op: services.redeem_stamps(**op.common))
+        return self._mutate(
+            s.RedeemStampsInput, lambda op: services.redeem_stamps(**op.common, reward=op.data["reward"])
+        )
 
-    @_mutation_schema(s.EarnPointsInput, "Earn points for a purchase", "floor(purchase_amount x points_per_euro).")
+    @_mutation_schema(
+        s.EarnPointsInput,
+        "Earn points for a purchase",
+        "floor(purchase_amount x points_per_euro x tier multiplier x promotion multiplier).",
+    )
     @action(detail=True, methods=["post"], url_path="earn-points")
     def earn_points(self, request, card_number=None):
         return self._mutate(

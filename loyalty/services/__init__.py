@@ -29,10 +29,18 @@ from loyalty.services.programs import (
     update_merchant,
     update_program,
 )
+from loyalty.services.promotions import (
+    MAX_ACTIVE_PROMOTIONS,
+    best_promotion,
+    overlapping_promotions,
+    save_promotion,
+)
 from loyalty.services.reminders import ReminderReport, due_reminders, send_expiry_reminder, send_expiry_reminders
 from loyalty.services.stamps import add_stamp, redeem_stamps
+from loyalty.services.tiers import TierReport, points_earned_12m, review_tiers
 
 __all__ = [
+    "MAX_ACTIVE_PROMOTIONS",
     "MAX_POINTS_PER_OPERATION",
     "MAX_PURCHASE_AMOUNT",
     "MAX_STAMPS_PER_ADJUSTMENT",
@@ -40,6 +48,12 @@ __all__ = [
     "ExpiryReport",
     "LedgerResult",
     "ReminderReport",
+    "TierReport",
+    "best_promotion",
+    "overlapping_promotions",
+    "points_earned_12m",
+    "review_tiers",
+    "save_promotion",
     "add_stamp",
     "delete_rewards",
     "due_birthdays",

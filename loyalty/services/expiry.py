@@ -24,9 +24,18 @@ class ExpiryReport:
 def expiry_candidates(program: LoyaltyProgram, now: datetime.datetime):
     """Cards of the program whose points are due to expire at `now` (strictly older than N days)."""
     cutoff = now - datetime.timedelta(days=program.points_expiry_days)
+    if not rule_allows_expiry(program, now):
+        return LoyaltyCard.objects.none()
     return LoyaltyCard.objects.filter(
         program=program, points_balance__gt=0, last_activity_at__lt=cutoff, deleted_at__isnull=True
     )
+
+
+def rule_allows_expiry(program: LoyaltyProgram, now: datetime.datetime) -> bool:
+    """False while the program's expiry was shortened less than its days ago: inactivity counts from
+    the change at the earliest, so no card of the program can be due yet."""
+    changed = program.points_expiry_changed_at
+    return changed is None or changed < now - datetime.timedelta(days=program.points_expiry_days)
 
 
 def expiring_programs(merchant_slug: str | None = None):
@@ -58,6 +67,8 @@ def expire_points(
     batch_size = batch_size or settings.LOYALTY_EXPIRY_BATCH_SIZE
     report = ExpiryReport()
     for program in expiring_programs(merchant_slug):
+        if not rule_allows_expiry(program, now):
+            continue
         while True:
             cards, points = _expire_batch(program, now, batch_size)
             if not cards:

@@ -29,12 +29,17 @@ class LedgerResult:
 
 
 def lock_card(
-    card: LoyaltyCard, idempotency_key: str, type_: str, store: Store | None
+    card: LoyaltyCard, idempotency_key: str, type_: str, store: Store | None, annotations: dict | None = None
 ) -> tuple[LoyaltyCard, LedgerResult | None]:
-    """Lock the card row; answer a replay if this idempotency key was already applied."""
+    """Lock the card row; answer a replay if this idempotency key was already applied.
+
+    ``annotations`` ride along in the same query (the best promotion, whether the program has
+    tiers: loyalty/services/promotions.py), so the rules an operation needs cost no extra round trip.
+    """
     locked = (
         LoyaltyCard.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("program", "merchant")
+        .select_related("program", "merchant", "tier")
+        .annotate(**(annotations or {}))
         .get(pk=card.pk)
     )
     if idempotency_key:
@@ -52,6 +57,26 @@ def lock_card(
     if not (locked.program.is_active and locked.merchant.is_active):
         raise conflict("card_inactive", "This card's loyalty program is not active.")
     return locked, None
+
+
+def require_participation(store: Store | None, operation: str) -> None:
+    """Refuse an operation at a store that does not take part: ``earn`` (stamps, points) or ``redeem``."""
+    if store is None:
+        return
+    if operation == "earn" and not store.earns_loyalty:
+        raise conflict(
+            "store_not_participating",
+            f"The {store.name} store does not give stamps or points at the moment: nothing was added to the card.",
+            store=store.code,
+            operation=operation,
+        )
+    if operation == "redeem" and not store.redeems_loyalty:
+        raise conflict(
+            "store_not_participating",
+            f"Rewards cannot be redeemed at the {store.name} store at the moment: the card was not changed.",
+            store=store.code,
+            operation=operation,
+        )
 
 
 def require_stamps(program: LoyaltyProgram) -> None:

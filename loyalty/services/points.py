@@ -6,10 +6,11 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.errors import conflict, invalid
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward, Tier
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
@@ -18,14 +19,25 @@ from loyalty.services.ledger import (
     duplicate_order,
     lock_card,
     record,
+    require_participation,
     require_points,
     save_card,
 )
+from loyalty.services.promotions import applied_promotion, promotion_annotations
+from loyalty.services.tiers import upgrade_after_earn
 from merchants.models import Store
 
+ONE = Decimal("1")
 
-def points_for_purchase(program: LoyaltyProgram, purchase_amount: Decimal) -> int:
-    return math.floor(purchase_amount * program.points_per_euro)
+
+def points_for_purchase(
+    program: LoyaltyProgram,
+    purchase_amount: Decimal,
+    tier_multiplier: Decimal = ONE,
+    promotion_multiplier: Decimal = ONE,
+) -> int:
+    """floor(amount x points_per_euro x tier multiplier x promotion multiplier), in exact decimals."""
+    return math.floor(purchase_amount * program.points_per_euro * tier_multiplier * promotion_multiplier)
 
 
 def earn_points(
@@ -41,12 +53,15 @@ def earn_points(
     now = now or timezone.now()
     purchase_amount = clean_amount(purchase_amount)
     order_reference = (order_reference or "").strip()
+    annotations = promotion_annotations(operation="earn", store=store, now=now)
+    annotations["has_tiers_"] = Exists(Tier.objects.filter(program_id=OuterRef("program_id")))
     with transaction.atomic():
-        card, replay = lock_card(card, idempotency_key, Type.POINTS_EARN, store)
+        card, replay = lock_card(card, idempotency_key, Type.POINTS_EARN, store, annotations)
         if replay:
             return replay
         program = card.program
         require_points(program)
+        require_participation(store, "earn")
         if purchase_amount < program.min_purchase:
             raise conflict(
                 "below_min_purchase",
@@ -60,16 +75,24 @@ def earn_points(
             ).exists()
         ):
             raise duplicate_order(order_reference)
-        points = points_for_purchase(program, purchase_amount)
+        # The tier the card has before this earn, and the best promotion running now at this store.
+        promotion = applied_promotion(card)
+        tier_multiplier = card.tier.points_multiplier if card.tier else ONE
+        promotion_multiplier = promotion.points_multiplier if promotion else ONE
+        base = points_for_purchase(program, purchase_amount)
+        points = points_for_purchase(program, purchase_amount, tier_multiplier, promotion_multiplier)
         card.points_balance += points
         card.lifetime_points_earned += points
         card.last_points_at = now
         card.last_activity_at = now
         save_card(card, "points_balance", "lifetime_points_earned", "last_points_at", "last_activity_at")
-        return record(
+        result = record(
             card,
             Type.POINTS_EARN,
             points_delta=points,
+            base_points=base,
+            points_multiplier=tier_multiplier * promotion_multiplier,
+            promotion_id=promotion.id if promotion else None,
             store=store,
             staff_user=staff_user,
             idempotency_key=idempotency_key,
@@ -77,6 +100,10 @@ def earn_points(
             order_reference=order_reference,
             now=now,
         )
+        # Crossing a threshold moves the card up at once (its pass update is already scheduled).
+        if card.has_tiers_ and upgrade_after_earn(card, now) is not None:
+            save_card(card, "tier", "tier_changed_at")
+        return result
 
 
 def redeem_points(
@@ -100,9 +127,17 @@ def redeem_points(
             return replay
         program = card.program
         require_points(program)
+        require_participation(store, "redeem")
         if reward is not None:
             if reward.program_id != program.pk or not reward.is_active:
                 raise invalid("unknown_reward", "That reward is not in this card's catalogue.")
+            if reward.points_cost is None:
+                raise conflict(
+                    "wrong_reward_kind",
+                    f"{reward.name} is a stamp reward: use Redeem stamp reward, not points.",
+                    reward_id=reward.pk,
+                    stamps_cost=reward.stamps_cost,
+                )
             points = reward.points_cost
         if card.points_balance < points:
             raise conflict(

@@ -53,6 +53,11 @@ def update_program(*, program: LoyaltyProgram, rewards_changed: bool = False) ->
     with transaction.atomic():
         stored = LoyaltyProgram.objects.select_for_update().get(pk=program.pk)
         changed = pass_visible_changes(stored=stored, edited=program)
+        new_days, old_days = program.points_expiry_days, stored.points_expiry_days
+        if new_days is not None and (old_days is None or new_days < old_days):
+            # A shorter expiry applies to activity after the change: nobody's points expire sooner
+            # than the new number of days from now (loyalty/selectors.py, points_expiry).
+            program.points_expiry_changed_at = timezone.now()
         program.save()  # moves updated_at: the Google class and the pass images are redrawn
         if not (changed or rewards_changed):
             return 0

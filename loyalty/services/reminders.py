@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import ngettext
 
@@ -69,14 +70,21 @@ def expiring_cards(program: LoyaltyProgram, today: datetime.date) -> QuerySet[Lo
     """
     inactivity = datetime.timedelta(days=program.points_expiry_days)
     last_day = today + datetime.timedelta(days=program.expiry_reminder_days)
+    cards = LoyaltyCard.objects.alive()
+    clock = "last_activity_at"
+    if program.points_expiry_changed_at is not None:
+        # A shortened expiry counts from the change at the earliest (loyalty/selectors.py, points_expiry).
+        cards = cards.annotate(expiry_clock=Greatest("last_activity_at", Value(program.points_expiry_changed_at)))
+        clock = "expiry_clock"
     return (
-        LoyaltyCard.objects.alive()
-        .filter(
+        cards.filter(
             program=program,
             is_active=True,
             points_balance__gt=0,
-            last_activity_at__gte=_local_midnight(today) - inactivity,
-            last_activity_at__lt=_local_midnight(last_day + datetime.timedelta(days=1)) - inactivity,
+            **{
+                f"{clock}__gte": _local_midnight(today) - inactivity,
+                f"{clock}__lt": _local_midnight(last_day + datetime.timedelta(days=1)) - inactivity,
+            },
         )
         .select_related("customer", "merchant", "program")
         .order_by("pk")

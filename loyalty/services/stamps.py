@@ -1,4 +1,4 @@
-"""Stamps: add one (cooldown, daily cap) and redeem a full card."""
+"""Stamps: add one (cooldown, daily cap, a promotion's bonus stamps) and redeem a reward of the ladder."""
 
 import datetime
 import math
@@ -7,17 +7,19 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import conflict
-from loyalty.models import LoyaltyCard
+from core.errors import LoyaltyError, conflict
+from loyalty.models import LoyaltyCard, Reward
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
     human_wait,
     lock_card,
     record,
+    require_participation,
     require_stamps,
     save_card,
 )
+from loyalty.services.promotions import applied_promotion, promotion_annotations
 from merchants.models import Store
 
 
@@ -31,11 +33,14 @@ def add_stamp(
 ) -> LedgerResult:
     now = now or timezone.now()
     with transaction.atomic():
-        card, replay = lock_card(card, idempotency_key, Type.STAMP, store)
+        card, replay = lock_card(
+            card, idempotency_key, Type.STAMP, store, promotion_annotations(operation="stamp", store=store, now=now)
+        )
         if replay:
             return replay
         program = card.program
         require_stamps(program)
+        require_participation(store, "earn")
         if program.stamp_cooldown_minutes and card.last_stamp_at:
             ready_at = card.last_stamp_at + datetime.timedelta(minutes=program.stamp_cooldown_minutes)
             if now < ready_at:
@@ -54,19 +59,41 @@ def add_stamp(
                     f"This card already has {stamped_today} stamps today, the daily maximum.",
                     limit=program.max_stamps_per_day,
                 )
-        card.stamp_count += 1
-        card.lifetime_stamps += 1
+        # The daily cap counts stamp operations, not the bonus stamps a promotion adds to one.
+        promotion = applied_promotion(card)
+        stamps = 1 + (promotion.bonus_stamps if promotion else 0)
+        card.stamp_count += stamps
+        card.lifetime_stamps += stamps
         card.last_stamp_at = now
         card.last_activity_at = now
         save_card(card, "stamp_count", "lifetime_stamps", "last_stamp_at", "last_activity_at")
         return record(
             card,
             Type.STAMP,
-            stamps_delta=1,
+            stamps_delta=stamps,
+            base_stamps=1,
+            promotion_id=promotion.id if promotion else None,
             store=store,
             staff_user=staff_user,
             idempotency_key=idempotency_key,
             now=now,
+        )
+
+
+def reward_not_found() -> LoyaltyError:
+    return LoyaltyError("reward_not_found", "That reward is not in this card's catalogue.", status=404)
+
+
+def check_stamps_reward(reward: Reward, program_id: int) -> None:
+    """A reward of the card's program, active, paid in stamps: 404 / 409 otherwise."""
+    if reward.program_id != program_id or not reward.is_active:
+        raise reward_not_found()
+    if reward.stamps_cost is None:
+        raise conflict(
+            "wrong_reward_kind",
+            f"{reward.name} is paid with points: use Redeem reward (points), not the stamp rewards.",
+            reward_id=reward.pk,
+            points_cost=reward.points_cost,
         )
 
 
@@ -75,9 +102,11 @@ def redeem_stamps(
     card: LoyaltyCard,
     store: Store | None,
     staff_user: AbstractBaseUser | None,
+    reward: Reward | None = None,
     idempotency_key: str = "",
     now: datetime.datetime | None = None,
 ) -> LedgerResult:
+    """Take the stamps of a reward of the ladder (``reward``) or of the program's own stamp reward."""
     now = now or timezone.now()
     with transaction.atomic():
         card, replay = lock_card(card, idempotency_key, Type.STAMP_REDEEM, store)
@@ -85,14 +114,20 @@ def redeem_stamps(
             return replay
         program = card.program
         require_stamps(program)
-        if card.stamp_count < program.stamps_target:
+        require_participation(store, "redeem")
+        if reward is not None:
+            check_stamps_reward(reward, program.pk)
+            cost, name = reward.stamps_cost, reward.name
+        else:
+            cost, name = program.stamps_target, program.stamp_reward_description
+        if card.stamp_count < cost:
             raise conflict(
                 "insufficient_stamps",
-                f"The card has {card.stamp_count} of the {program.stamps_target} stamps the reward needs.",
+                f"The card has {card.stamp_count} of the {cost} stamps {name} needs.",
                 stamp_count=card.stamp_count,
-                stamps_target=program.stamps_target,
+                stamps_target=cost,
             )
-        card.stamp_count -= program.stamps_target
+        card.stamp_count -= cost
         card.rewards_redeemed += 1
         card.last_redemption_at = now
         card.last_activity_at = now
@@ -100,10 +135,11 @@ def redeem_stamps(
         return record(
             card,
             Type.STAMP_REDEEM,
-            stamps_delta=-program.stamps_target,
+            stamps_delta=-cost,
             store=store,
             staff_user=staff_user,
             idempotency_key=idempotency_key,
-            reason=program.stamp_reward_description,
+            reward=reward,
+            reason=name,
             now=now,
         )

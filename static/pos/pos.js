@@ -137,6 +137,7 @@
     document.querySelectorAll(".actions button, #scan-button, #retry-button").forEach(function (button) {
       button.disabled = value;
     });
+    if (!value) applyParticipation();
   }
 
   function focusScan() {
@@ -178,6 +179,7 @@
     }
     if (saved && staff.stores.some(function (s) { return s.code === saved; })) select.value = saved;
     select.addEventListener("change", function () {
+      if (card) renderParticipation();
       try {
         window.localStorage.setItem(storeKey, select.value);
       } catch (e) {
@@ -265,12 +267,48 @@
     $("birthday-badge").hidden = !data.customer.birthday_week;
     $("inactive-badge").hidden = data.is_active;
     $("card-number").textContent = data.card_number;
+    $("tier-badge").hidden = !data.tier;
+    $("tier-badge").textContent = data.tier ? data.tier.name + " \u00b7 points \u00d7" + Number(data.tier.points_multiplier) : "";
     renderStamps(data);
     renderPoints(data);
     renderTransactions(data.recent_transactions);
     document.querySelectorAll(".actions [data-needs]").forEach(function (button) {
       var needs = button.getAttribute("data-needs");
       button.hidden = needs === "stamps" ? !data.program.uses_stamps : !data.program.uses_points;
+    });
+    renderParticipation();
+  }
+
+  // A store that does not take part (renovation, a franchise that opted out): say so before the
+  // cashier tries, and switch off what it refuses (the API would answer 409 store_not_participating).
+  var EARNING = ["btn-stamp", "btn-earn"];
+  var REDEEMING = ["btn-redeem-stamps", "btn-redeem"];
+
+  function storeInfo() {
+    if (staff.stores.length === 1) return staff.stores[0];
+    var code = currentStore();
+    return staff.stores.filter(function (s) { return s.code === code; })[0] || null;
+  }
+
+  function renderParticipation() {
+    var store = storeInfo();
+    var earns = !store || store.earns_loyalty !== false;
+    var redeems = !store || store.redeems_loyalty !== false;
+    EARNING.forEach(function (id) { $(id).classList.toggle("not-here", !earns); });
+    REDEEMING.forEach(function (id) { $(id).classList.toggle("not-here", !redeems); });
+    var notice = $("participation");
+    var text = "";
+    if (!earns && !redeems) text = store.name + " does not take part in the loyalty program: no stamps, points or rewards here.";
+    else if (!earns) text = store.name + " does not give stamps or points at the moment (rewards can still be redeemed).";
+    else if (!redeems) text = store.name + " does not redeem rewards at the moment (stamps and points still work).";
+    notice.textContent = text;
+    notice.hidden = !text;
+    applyParticipation();
+  }
+
+  function applyParticipation() {
+    EARNING.concat(REDEEMING).forEach(function (id) {
+      $(id).disabled = busy || $(id).classList.contains("not-here");
     });
   }
 
@@ -290,10 +328,17 @@
       row.appendChild(dot);
     }
     $("stamp-count-text").textContent = data.stamp_count + " / " + target;
-    $("stamp-hint").textContent = data.stamp_reward_available
-      ? "Reward available: " + program.stamp_reward_description
-      : plural(data.stamps_until_reward, "more stamp") + " until: " + program.stamp_reward_description;
-    $("stamp-hint").className = data.stamp_reward_available ? "hint reward-ready" : "hint";
+    // The reward ladder: what the stamps buy now, and the next rung.
+    var ladder = data.stamp_rewards || [];
+    var ready = ladder.filter(function (rung) { return rung.available; });
+    var next = ladder.filter(function (rung) { return !rung.available; })[0];
+    var parts = [];
+    if (ready.length) {
+      parts.push("Reward available: " + ready.map(function (rung) { return rung.name; }).join(", "));
+    }
+    if (next) parts.push(plural(next.stamps_cost - data.stamp_count, "more stamp") + " until: " + next.name);
+    $("stamp-hint").textContent = parts.join(" \u00b7 ");
+    $("stamp-hint").className = ready.length ? "hint reward-ready" : "hint";
   }
 
   function renderPoints(data) {
@@ -340,12 +385,20 @@
     var t = data.transaction;
     switch (action) {
       case "stamp":
-        return "Stamp added: " + c.stamp_count + " of " + c.program.stamps_target + "." +
-          (c.stamp_reward_available ? " Reward available!" : "");
+        return (t.promotion ? plural(t.stamps_delta, "stamp") + " added (" + t.promotion.name + ")" : "Stamp added") +
+          ": " + c.stamp_count + " of " + c.program.stamps_target + "." +
+          ((c.stamp_rewards || []).some(function (rung) { return rung.available; }) ? " Reward available!" : "");
       case "redeem-stamps":
-        return "Stamp reward redeemed: " + c.program.stamp_reward_description + ".";
+        return "Stamp reward redeemed: " + (t.reward_name || c.program.stamp_reward_description) + " (" +
+          plural(-t.stamps_delta, "stamp") + ").";
       case "earn-points":
-        return plural(t.points_delta, "point") + " earned. Balance: " + plural(c.points_balance, "point") + ".";
+        var why = [];
+        if (t.promotion) why.push(t.promotion.name);
+        if (t.points_multiplier && Number(t.points_multiplier) !== 1) {
+          why.push("\u00d7" + Number(t.points_multiplier) + " on " + plural(t.base_points, "point"));
+        }
+        return plural(t.points_delta, "point") + " earned" + (why.length ? " (" + why.join(", ") + ")" : "") +
+          ". Balance: " + plural(c.points_balance, "point") + ".";
       case "redeem-points":
         return (t.reward_name ? t.reward_name + " redeemed" : "Points redeemed") + ": " +
           plural(-t.points_delta, "point") + ". Balance: " + plural(c.points_balance, "point") + ".";
@@ -592,6 +645,35 @@
     });
   }
 
+  function setupStampRewards() {
+    $("btn-redeem-stamps").addEventListener("click", function () {
+      if (!card || busy) return;
+      var ladder = card.stamp_rewards || [];
+      // Only the program's own reward: redeem it at once, as before the ladder.
+      if (ladder.length <= 1) {
+        operate("redeem-stamps", {});
+        return;
+      }
+      var list = $("stamp-rewards");
+      list.replaceChildren();
+      ladder.forEach(function (rung) {
+        var label = rung.name + " \u2014 " + plural(rung.stamps_cost, "stamp") +
+          (rung.available ? "" : " (" + plural(rung.stamps_cost - card.stamp_count, "more stamp") + " needed)");
+        var button = el("button", label, "big choice");
+        button.type = "button";
+        button.disabled = !rung.available;
+        button.addEventListener("click", function () {
+          closeDialog($("stamp-rewards-dialog"));
+          operate("redeem-stamps", rung.id === null ? {} : { reward_id: rung.id });
+        });
+        var item = el("li");
+        item.appendChild(button);
+        list.appendChild(item);
+      });
+      openDialog($("stamp-rewards-dialog"));
+    });
+  }
+
   function setupVoid() {
     $("btn-void").addEventListener("click", function () {
       if (!card || busy) return;
@@ -778,6 +860,7 @@
     setupKeypads();
     setupEarn();
     setupRedeem();
+    setupStampRewards();
     setupVoid();
     setupAdjust();
     setupCamera();
@@ -787,9 +870,6 @@
     });
     $("btn-stamp").addEventListener("click", function () {
       operate("stamp", {});
-    });
-    $("btn-redeem-stamps").addEventListener("click", function () {
-      operate("redeem-stamps", {});
     });
     $("retry-button").addEventListener("click", retryPending);
     // A USB scanner types wherever the focus is: send stray keystrokes to the scan field.

@@ -19,7 +19,7 @@ def unlock(client, staff):
 def test_me(cashier, store):
     data = client_for(cashier).get("/api/v1/staff/me/").json()
     assert data["id"] == cashier.pk and data["role"] == "cashier" and data["is_manager"] is False
-    assert data["stores"] == [{"code": "main", "name": store.name}]
+    assert data["stores"] == [{"code": "main", "name": store.name, "earns_loyalty": True, "redeems_loyalty": True}]
     assert data["has_pin"] is True and data["pin_locked_until"] is None
 
 

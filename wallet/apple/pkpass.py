@@ -8,7 +8,8 @@ import zipfile
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from loyalty.models import LoyaltyCard
 from wallet import branding, notices
@@ -39,14 +40,22 @@ def pass_json(card: LoyaltyCard) -> dict:
         "value": card.stamp_count,
         "changeMessage": "You now have %@ stamps.",
     }
-    if card.stamp_reward_available:
-        progress = f"Ready: {program.stamp_reward_description}"
-    else:
-        remaining = card.stamps_until_reward
-        progress = f"{remaining} more stamp{'s' if remaining != 1 else ''} for {program.stamp_reward_description}"
-    reward = {"key": "reward", "label": "Reward", "value": progress}
+    # The stamp ladder: the best reward ready and the next one to reach (wallet/notices.py).
+    reward = {"key": "reward", "label": "Reward", "value": notices.stamp_progress(card)}
     member = {"key": "member", "label": "Member", "value": f"{customer.first_name} {customer.last_name}".strip()}
     number = {"key": "card_number", "label": "Card number", "value": card.card_number}
+    auxiliary = [number]
+    tier = notices.tier_name(card)
+    if tier:
+        with translation.override(notices.customer_language(card)):
+            auxiliary.append(
+                {
+                    "key": "tier",
+                    "label": gettext("Tier"),
+                    "value": tier,
+                    "changeMessage": gettext("Your tier is now %@."),
+                }
+            )
 
     header, secondary = [], []
     if program.kind == program.Kind.STAMPS:
@@ -103,7 +112,7 @@ def pass_json(card: LoyaltyCard) -> dict:
         "storeCard": {
             "headerFields": header,
             "secondaryFields": secondary,
-            "auxiliaryFields": [number],
+            "auxiliaryFields": auxiliary,
             "backFields": back,
         },
     }

@@ -57,7 +57,7 @@ def class_body(program: LoyaltyProgram) -> dict:
 def object_body(card: LoyaltyCard, *, notices: list | None = None, notify_ids=()) -> dict:
     """The loyalty object; ``notices`` (wallet/notices.py) become its messages, those in ``notify_ids`` notifying."""
     from wallet.google import notify
-    from wallet.notices import card_notices
+    from wallet.notices import card_notices, stamp_progress, tier_name
 
     program = card.program
     customer = card.customer
@@ -76,12 +76,14 @@ def object_body(card: LoyaltyCard, *, notices: list | None = None, notify_ids=()
         body["loyaltyPoints"] = {"label": "Points", "balance": {"int": card.points_balance}}
         if program.kind == program.Kind.HYBRID:
             body["secondaryLoyaltyPoints"] = {"label": "Stamps", "balance": {"int": card.stamp_count}}
+    modules = []
     if program.uses_stamps:
-        if card.stamp_reward_available:
-            progress = f"Ready: {program.stamp_reward_description}"
-        else:
-            progress = f"{card.stamps_until_reward} more for {program.stamp_reward_description}"
-        body["textModulesData"] = [{"id": "reward", "header": "Next reward", "body": progress}]
+        modules.append({"id": "reward", "header": "Next reward", "body": stamp_progress(card)})
+    tier = tier_name(card)
+    if tier:
+        modules.append({"id": "tier", "header": "Tier", "body": tier})
+    if modules:
+        body["textModulesData"] = modules
     # Always sent (an empty list clears messages of facts that no longer hold).
     body["messages"] = notify.messages(card_notices(card) if notices is None else notices, notify_ids)
     return body

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from customers.services import enroll_customer
 from loyalty import services
-from loyalty.models import LoyaltyProgram, Reward
+from loyalty.models import LoyaltyProgram, Reward, Tier
 from merchants import pins
 from merchants.models import Merchant, StaffMember, Store
 
@@ -38,6 +38,7 @@ MERCHANTS = [
             "logo_text": "Demo Coffee",
         },
         "rewards": [("Croissant", 80), ("Free coffee", 120), ("Coffee beans 250 g", 400)],
+        "tiers": [("Silver", 500, "1.25"), ("Gold", 1500, "1.50")],
         "staff": [
             ("owner", StaffMember.Role.OWNER, ["main", "station"]),
             ("manager", StaffMember.Role.MANAGER, ["main", "station"]),
@@ -71,6 +72,8 @@ MERCHANTS = [
             "logo_text": "Demo Bakery",
         },
         "rewards": [("Baguette", 1)],
+        # The reward ladder: the program's own reward at 10 stamps, a coffee at 5 and a cake at 15.
+        "stamp_rewards": [("Coffee", 5), ("Celebration cake", 15)],
         "staff": [
             ("bakery-owner", StaffMember.Role.OWNER, ["main"]),
             ("bakery-cashier", StaffMember.Role.CASHIER, ["main"]),
@@ -103,6 +106,14 @@ class Command(BaseCommand):
             )
             for name, cost in spec["rewards"]:
                 Reward.objects.update_or_create(program=program, name=name, defaults={"points_cost": cost})
+            for name, cost in spec.get("stamp_rewards", []):
+                Reward.objects.update_or_create(
+                    program=program, name=name, defaults={"stamps_cost": cost, "points_cost": None}
+                )
+            for name, threshold, multiplier in spec.get("tiers", []):
+                Tier.objects.update_or_create(
+                    program=program, name=name, defaults={"min_points_12m": threshold, "points_multiplier": multiplier}
+                )
             for username, role, store_codes in spec["staff"]:
                 user, _ = User.objects.get_or_create(username=username)
                 if not user.check_password(PASSWORD):
