@@ -404,7 +404,9 @@ def smoke(venv: Path, work: Path) -> None:
         card_number = re.search(r"\d{4}-\d{4}-\d{4}", card_page.text).group(0)
         wait_for(lambda: smtp.to("ada.smoke@example.com"), "the welcome email reaches SMTP", 60)
         [welcome] = smtp.to("ada.smoke@example.com")
-        check(card_path in welcome.get_content(), "the welcome email links the card page")
+        text = welcome.get_body(preferencelist=("plain",)).get_content()
+        check(card_path in text, "the welcome email links the card page")
+        check("List-Unsubscribe" in welcome, "the welcome email carries List-Unsubscribe")
 
         # --- wallets: Google object, Apple pass and device registration -----------------
         wait_for(lambda: object_requests(google), "Google Wallet object inserted for the card page's Save link", 30)
