@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     CARD_NOT_FOUND = "card_not_found", 404, "no such card at your merchant (another merchant's card included)"
     STAFF_NOT_FOUND = "staff_not_found", 404, "no such staff member at your merchant"
     TOKEN_NOT_FOUND = "token_not_found", 404, "no such device for this staff member"
+    CUSTOMER_NOT_FOUND = "customer_not_found", 404, "no such customer at your merchant (another merchant's included)"
     # 405, 406, 413, 415
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "this path does not take that HTTP method"
     NOT_ACCEPTABLE = "not_acceptable", 406, "the API answers JSON only"
