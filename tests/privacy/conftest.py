@@ -3,6 +3,13 @@ from decimal import Decimal
 import pytest
 
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory
+from tests.wallet.conftest import (  # noqa: F401 - the loopback wallet fakes, used by the erase tests
+    apns,
+    apple_wallet,
+    google_fake,
+    google_wallet,
+    wallet_credentials,
+)
 
 
 @pytest.fixture

@@ -226,7 +226,10 @@ def test_five_million_rows_stop_at_the_limit_without_filling_memory(shop, tmp_pa
             handle.write(b"x\n" * 100_000)  # 5,000,000 rows, 10 MB
     tracemalloc.start()
     try:
-        with path.open("rb") as handle, pytest.raises(ImportFileError, match=f"more than {MAX_ROWS:,} members"):
+        with (
+            path.open("rb") as handle,
+            pytest.raises(ImportFileError, match=f"5,000,001 lines, more than {MAX_ROWS:,} members"),
+        ):
             import_members(handle, merchant=shop["merchant"], skip_invalid=True)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
