@@ -16,6 +16,7 @@ made when the member first opens their card.
 import csv
 import datetime
 import io
+import json
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -526,7 +528,10 @@ class _Pass:
             )
             for member in members
         ]
-        Customer.objects.bulk_create(customers)
+        for member, customer in zip(members, customers, strict=True):
+            customer.created_at = member.enrolled_at or now  # the original enrolment, when the file has it
+            customer.updated_at = now
+        insert_rows(Customer, customers)
         fresh = iter(self._fresh_numbers(sum(1 for member in members if not member.card_number)))
         cards = [
             LoyaltyCard(
@@ -546,16 +551,10 @@ class _Pass:
             )
             for member, customer in zip(members, customers, strict=True)
         ]
-        LoyaltyCard.objects.bulk_create(cards)
-        # created_at is set on insert (auto_now_add): the original enrolment date is written afterwards.
-        dated = [(member, customer, card) for member, customer, card in zip(members, customers, cards, strict=True)]
-        dated = [entry for entry in dated if entry[0].enrolled_at is not None]
-        if dated:
-            for member, customer, card in dated:
-                customer.created_at = member.enrolled_at
-                card.created_at = member.enrolled_at
-            Customer.objects.bulk_update([entry[1] for entry in dated], ["created_at"], batch_size=500)
-            LoyaltyCard.objects.bulk_update([entry[2] for entry in dated], ["created_at"], batch_size=500)
+        for member, card in zip(members, cards, strict=True):
+            card.created_at = member.enrolled_at or now
+            card.updated_at = now
+        insert_rows(LoyaltyCard, cards)
         reason = f"Opening balance imported{' from ' + self.source_name if self.source_name else ''}"[:255]
         staff_user = self.imported_by if self.imported_by and self.imported_by.is_authenticated else None
         entries = []
@@ -588,7 +587,48 @@ class _Pass:
                         **common,
                     )
                 )
-        LoyaltyTransaction.objects.bulk_create(entries, batch_size=BATCH_SIZE)
+        insert_rows(LoyaltyTransaction, entries)
+
+
+def insert_rows(model: type[Model], objects: list[Model]) -> None:
+    """Insert ``objects`` as they are (``created_at``/``updated_at`` included) and set their ids.
+
+    PostgreSQL: ids drawn from the table's sequence, then one COPY (several times faster than a
+    multi-row INSERT with tens of thousands of bound parameters). Elsewhere: ``bulk_create``, with
+    the values of the automatic timestamps put back afterwards.
+    """
+    if not objects:
+        return
+    fields = model._meta.concrete_fields
+    if connection.vendor != "postgresql":
+        stamps = [(obj.created_at, obj.updated_at) for obj in objects] if hasattr(objects[0], "updated_at") else None
+        model._default_manager.bulk_create(objects, batch_size=500)
+        if stamps and any(obj.created_at != stamp[0] for obj, stamp in zip(objects, stamps, strict=True)):
+            for obj, (created, updated) in zip(objects, stamps, strict=True):
+                obj.created_at, obj.updated_at = created, updated
+            model._default_manager.bulk_update(objects, ["created_at", "updated_at"], batch_size=500)
+        return
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(objects)]
+        )
+        for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        for obj in objects:
+            obj._state.adding = False
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        json_fields = {field.attname for field in fields if field.get_internal_type() == "JSONField"}
+        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row(
+                    [
+                        json.dumps(getattr(obj, field.attname))
+                        if field.attname in json_fields
+                        else getattr(obj, field.attname)
+                        for field in fields
+                    ]
+                )
 
 
 def import_members(
