@@ -705,6 +705,12 @@ def import_members(
     )
     try:
         with transaction.atomic(durable=True):
+            if connection.vendor == "postgresql":
+                # The tables grow by the import inside this transaction: a plan cached for the lookups
+                # while they were small (a prepared statement's generic plan) would scan them whole for
+                # every batch. Plan each lookup for the table as it is now.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             writing.run(handle)
     except IntegrityError as exc:
         raise ImportAborted(
