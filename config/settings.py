@@ -280,6 +280,13 @@ LOYALTY_REMINDER_HOUR = int(os.environ.get("LOYALTY_REMINDER_HOUR", "10"))
 LOYALTY_TIER_REVIEW_HOUR = int(os.environ.get("LOYALTY_TIER_REVIEW_HOUR", "4"))
 LOYALTY_EXPIRY_BATCH_SIZE = int(os.environ.get("LOYALTY_EXPIRY_BATCH_SIZE", "2000"))
 LOYALTY_MAX_PURCHASE_AMOUNT = "100000.00"
+# Customers whose cards had no activity for longer than this many days are erased by a monthly job
+# (customers/erasure.py); unset or empty keeps everyone.
+_retention = os.environ.get("LOYALTY_RETENTION_DAYS", "").strip()
+if _retention and not (_retention.isdigit() and int(_retention) >= 30):
+    raise ImproperlyConfigured("LOYALTY_RETENTION_DAYS must be a whole number of days, at least 30 (or unset).")
+LOYALTY_RETENTION_DAYS = int(_retention) if _retention else None
+LOYALTY_RETENTION_HOUR = int(os.environ.get("LOYALTY_RETENTION_HOUR", "4"))
 
 # --- Wallets ------------------------------------------------------------------------
 LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON = env_optional("LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON")
@@ -366,6 +373,11 @@ CELERY_BEAT_SCHEDULE = {
     "review-tiers-nightly": {
         "task": "loyalty.tasks.review_tiers",
         "schedule": crontab(hour=LOYALTY_TIER_REVIEW_HOUR, minute=0),
+    },
+    "erase-inactive-customers-monthly": {
+        "task": "customers.tasks.erase_inactive_customers",
+        # Does nothing unless LOYALTY_RETENTION_DAYS is set.
+        "schedule": crontab(day_of_month=1, hour=LOYALTY_RETENTION_HOUR, minute=0),
     },
     "purge-idempotency-records": {
         "task": "loyalty.tasks.purge_idempotency_records",

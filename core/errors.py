@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
         404,
         "no such active reward in the card's program (another merchant's included)",
     )
+    CUSTOMER_NOT_FOUND = "customer_not_found", 404, "no such customer at your merchant (another merchant's included)"
     # 405, 406, 413, 415
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "this path does not take that HTTP method"
     NOT_ACCEPTABLE = "not_acceptable", 406, "the API answers JSON only"

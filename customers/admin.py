@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from core.errors import LoyaltyError
+from customers.admin_privacy import CustomerPrivacyAdminMixin
 from customers.models import Customer
 from customers.services import update_customer
 from loyalty import services
@@ -19,7 +20,7 @@ class CardInline(ScopedTabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(MerchantScopedAdmin):
+class CustomerAdmin(CustomerPrivacyAdminMixin, MerchantScopedAdmin):
     list_display = [
         "full_name",
         "email",
@@ -31,7 +32,13 @@ class CustomerAdmin(MerchantScopedAdmin):
         "preferred_language",
         "created_at",
     ]
-    list_filter = ["marketing_opt_in", "email_opt_out", "preferred_language", "created_at"]
+    list_filter = [
+        "marketing_opt_in",
+        "email_opt_out",
+        "preferred_language",
+        "created_at",
+        ("erased_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["first_name", "last_name", "email", "phone", "cards__card_number"]
     list_select_related = ["merchant"]
     date_hierarchy = "created_at"
@@ -41,9 +48,12 @@ class CustomerAdmin(MerchantScopedAdmin):
         "birth_date_changed_by",
         "created_at",
         "updated_at",
+        "erased_at",
+        "privacy_links",
     ]
     inlines = [CardInline]
-    actions = ["issue_cards"]
+    actions = ["issue_cards", "erase_customers"]
+    change_list_template = "admin/customers/customer/change_list.html"
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj):

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from merchants.models import Merchant
 
@@ -26,6 +27,8 @@ class Customer(models.Model):
     preferred_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the customer's personal data was erased (customers/erasure.py); the row stays for the ledger.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -43,3 +46,30 @@ class Customer(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class Erasure(models.Model):
+    """The record that a customer's personal data was erased: who, when, why. Holds no personal data."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        RETENTION = "retention", "Retention job"
+        COMMAND = "command", "Command"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="erasures")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="erasures")
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    reason = models.CharField(max_length=255)
+    cards = models.PositiveIntegerField(default=0, help_text="Cards deactivated and revoked from the wallets.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["customer"], name="erasure_once_per_customer")]
+
+    def __str__(self) -> str:
+        return f"Erasure of customer {self.customer_id} ({self.created_at:%Y-%m-%d})"

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from django.views.i18n import set_language
 
-from customers import preference_views, views
+from customers import preference_views, privacy_views, views
 
 app_name = "customers"
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("join/<slug:merchant_slug>/terms/", views.terms, name="terms"),
     path("card/<card_token:qr_code_data>/", views.card_page, name="card"),
     path("card/<card_token:qr_code_data>/language/", views.card_language, name="card-language"),
+    path("card/<card_token:qr_code_data>/data/", privacy_views.my_data, name="my-data"),
     path("card/<card_token:qr_code_data>/preferences/", preference_views.preferences_page, name="preferences"),
     path(
         "card/<card_token:qr_code_data>/preferences/unsubscribe/<str:token>/",

@@ -49,6 +49,8 @@ ACTIVITY_LABELS = {
     Type.POINTS_ADJUST: _("Points corrected"),
     Type.POINTS_EXPIRE: _("Points expired"),
     Type.BIRTHDAY_BONUS: _("Birthday bonus"),
+    Type.POINTS_IMPORT: _("Balance carried over from your previous card"),
+    Type.STAMPS_IMPORT: _("Balance carried over from your previous card"),
 }
 
 
@@ -277,6 +279,7 @@ def card_page(request: HttpRequest, qr_code_data: str) -> HttpResponse:
         "card_usable": card.is_active and program.is_active and card.merchant.is_active,
         "language_switch_url": reverse("customers:card-language", args=[card.qr_code_data]),
         "preferences_url": reverse("customers:preferences", args=[card.qr_code_data]),
+        "my_data_url": reverse("customers:my-data", args=[card.qr_code_data]),
         "expiry": _expiry(card),
     }
     response = render(request, "customers/card.html", context)

@@ -485,6 +485,9 @@ class LoyaltyTransaction(models.Model):
         POINTS_ADJUST = "points_adjust", "Points adjusted"
         POINTS_EXPIRE = "points_expire", "Points expired"
         BIRTHDAY_BONUS = "birthday_bonus", "Birthday bonus"
+        # Opening balances brought over from a merchant's former cards (customers/imports.py).
+        POINTS_IMPORT = "points_import", "Points imported"
+        STAMPS_IMPORT = "stamps_import", "Stamps imported"
 
     card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")

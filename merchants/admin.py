@@ -7,6 +7,7 @@ from django.db import transaction
 from core.errors import LoyaltyError
 from loyalty.services import update_merchant
 from merchants import pins, tokens
+from merchants.admin_posters import StorePosterAdminMixin
 from merchants.admin_scoping import MerchantScopedAdmin
 from merchants.authorization import is_operator, is_owner, may_administer
 from merchants.models import Merchant, StaffMember, Store
@@ -42,11 +43,13 @@ class MerchantAdmin(MerchantScopedAdmin):
 
 
 @admin.register(Store)
-class StoreAdmin(MerchantScopedAdmin):
+class StoreAdmin(StorePosterAdminMixin, MerchantScopedAdmin):
     list_display = ["name", "code", "merchant", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "code", "address"]
     list_select_related = ["merchant"]
+    readonly_fields = ["poster_link"]
+    actions = ["print_posters"]
 
 
 class StaffMemberForm(forms.ModelForm):

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.models import LoyaltyCard
-from wallet.models import WalletUpdate
+from wallet.models import AppleDeviceRegistration, WalletUpdate
 from wallet.switches import is_apple_wallet_enabled, is_google_wallet_enabled
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,22 @@ def push_card(card_id: int) -> None:
             errors.append(f"Apple: {type(exc).__name__}: {exc}")
     if errors:
         raise WalletPushError("; ".join(errors))
+    forget_devices_of_revoked_card(card_id)
+
+
+def forget_devices_of_revoked_card(card_id: int) -> int:
+    """After the last push to a card whose customer was erased, forget the devices that hold its pass.
+
+    The push above made each device fetch the pass once more (inactive, without the person's name);
+    from now on nothing about those devices is kept. Returns how many registrations were removed.
+    """
+    revoked = LoyaltyCard.objects.filter(pk=card_id, customer__erased_at__isnull=False)
+    if not revoked.exists():
+        return 0
+    removed, _ = AppleDeviceRegistration.objects.filter(card_id=card_id).delete()
+    if removed:
+        logger.info("card %s revoked: %d Apple device registration(s) removed after the last push", card_id, removed)
+    return removed
 
 
 def deliver_pending(card_id: int, now: datetime.datetime | None = None) -> bool:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
+from loyalty.api.customer_views import CustomerViewSet
 from loyalty.api.docs import SwaggerDocsView
 from loyalty.api.views import CardViewSet, StaffViewSet, TokenView
 
@@ -13,6 +14,7 @@ app_name = "api"
 router = SimpleRouter()
 router.register("cards", CardViewSet, basename="card")
 router.register("staff", StaffViewSet, basename="staff")
+router.register("customers", CustomerViewSet, basename="customer")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
