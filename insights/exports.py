@@ -9,7 +9,6 @@ Numbers we write ourselves (a ``-50`` points delta) are left as numbers.
 import csv
 import datetime
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -64,14 +63,6 @@ def text(value) -> str:
 
 def moment(value: datetime.datetime | None) -> str:
     return timezone.localtime(value, local_tz()).isoformat(timespec="seconds") if value else ""
-
-
-def number(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return plain(value) if value == value.to_integral() else str(value)
-    return str(value)
 
 
 def member_rows(merchant: Merchant) -> Iterator[list[str]]:
@@ -167,8 +158,9 @@ def ledger_rows(merchant: Merchant, period: Period) -> Iterator[list[str]]:
 
 
 def liability_rows(rows: Iterable[dict]) -> Iterator[list[str]]:
+    """Points as integers, the point value as typed (0.05), amounts in euros with two decimals."""
     for row in rows:
-        yield [number(row[column]) if column != "month" else row[column] for column in LIABILITY_COLUMNS]
+        yield [plain(row[c]) if c == "point_value" else str(row[c]) for c in LIABILITY_COLUMNS]
 
 
 class _Line:
