@@ -7,6 +7,7 @@ admin.site.site_title = "Loyalty portal admin"
 admin.site.index_title = "Your loyalty programs"
 
 urlpatterns = [
+    path("admin/insights/", include("insights.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("loyalty.api.urls")),
     path("pos/", include("loyalty.pos_urls")),
