@@ -1,17 +1,29 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
 from customers.services import update_customer
 from loyalty import services
 from loyalty.errors import LoyaltyError
 from loyalty.models import LoyaltyCard, LoyaltyProgram
+from merchants.admin_filters import titled
 from merchants.admin_scoping import MerchantScopedAdmin, ScopedTabularInline
 
 
 class CardInline(ScopedTabularInline):
     model = LoyaltyCard
-    fields = ["card_number", "program", "stamp_count", "points_balance", "is_active", "deleted_at"]
+    fields = [
+        "card_number",
+        "program",
+        "stamp_count",
+        "points_balance",
+        "lifetime_points_earned",
+        "last_activity_at",
+        "is_active",
+        "deleted_at",
+    ]
     readonly_fields = fields
+    verbose_name_plural = _("Cards and balances")
     extra = 0
     max_num = 0
     can_delete = False
@@ -30,7 +42,11 @@ class CustomerAdmin(MerchantScopedAdmin):
         "preferred_language",
         "created_at",
     ]
-    list_filter = ["marketing_opt_in", "preferred_language", "created_at"]
+    list_filter = [
+        titled("marketing_opt_in", _("marketing consent"), yes=_("Opted in"), no=_("Not opted in")),
+        titled("preferred_language", _("language")),
+        titled("created_at", _("join date")),
+    ]
     search_fields = ["first_name", "last_name", "email", "phone", "cards__card_number"]
     list_select_related = ["merchant"]
     date_hierarchy = "created_at"
@@ -43,6 +59,11 @@ class CustomerAdmin(MerchantScopedAdmin):
     ]
     inlines = [CardInline]
     actions = ["issue_cards"]
+
+    def get_list_display(self, request):
+        if request.user.is_superuser:
+            return self.list_display
+        return [name for name in self.list_display if name not in ("merchant", "preferred_language")]
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj):

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
 from insights.models import LedgerDay
-from insights.periods import Period, local_midnight
+from insights.periods import Period
 from insights.rollup import ledger_facts, local_tz, rolled_up_through, rollup_sums
+from insights.visits import member_counts
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from merchants.models import Merchant, Store
 
@@ -120,27 +121,6 @@ def facts(merchant: Merchant, period: Period, store: Store | None, *dims: str) -
     return rolled + list(ledger_facts(tail, *dims))
 
 
-def visits(merchant: Merchant, start: datetime.datetime, end: datetime.datetime, store: Store | None):
-    rows = LoyaltyTransaction.objects.filter(
-        merchant=merchant, type__in=VISIT_TYPES, created_at__gte=start, created_at__lt=end
-    ).order_by()
-    return rows.filter(store=store) if store is not None else rows
-
-
-def active_members(merchant: Merchant, last_day: datetime.date, days: int, store: Store | None) -> int:
-    """Members with a visit in the ``days`` local days ending ``last_day``."""
-    start = local_midnight(last_day - datetime.timedelta(days=days - 1))
-    end = local_midnight(last_day + datetime.timedelta(days=1))
-    return visits(merchant, start, end, store).aggregate(n=Count("card", distinct=True))["n"]
-
-
-def visiting_members(merchant: Merchant, period: Period, store: Store | None) -> tuple[int, int]:
-    """(members with 1+ visits, members with 2+ visits) in the period."""
-    per_card = visits(merchant, *period.bounds(), store).values("card").annotate(n=Count("id"))
-    counted = per_card.aggregate(once=Count("card"), repeat=Count("card", filter=Q(n__gte=2)))
-    return counted["once"] or 0, counted["repeat"] or 0
-
-
 def outstanding(merchant: Merchant) -> tuple[int, Decimal]:
     """(points on live cards now, their value at each program's point value)."""
     per_program = (
@@ -211,9 +191,8 @@ class Summary:
 
 def summary(*, merchant: Merchant, period: Period, store: Store | None = None) -> Summary:
     start, end = period.bounds()
-    rows = facts(merchant, period, store, "day", "store", "staff_user")
     totals = Totals()
-    for fact in rows:
+    for fact in facts(merchant, period, store):
         totals.add(fact)
 
     cards = LoyaltyCard.objects.filter(merchant=merchant).order_by()
@@ -225,12 +204,13 @@ def summary(*, merchant: Merchant, period: Period, store: Store | None = None) -
         .values("day", "enrolled_at_store")
         .annotate(n=Count("id"))
     )
-    once, repeat = visiting_members(merchant, period, store)
+    counts = member_counts(merchant, period.start, period.end, store)
+    once, repeat = counts["once"], counts["repeat"]
     members = {
         "total": cards.filter(deleted_at__isnull=True, created_at__lt=end).count(),
         "new": sum(row["n"] for row in enrolled),
-        "active_30d": active_members(merchant, period.end, 30, store),
-        "active_90d": active_members(merchant, period.end, 90, store),
+        "active_30d": counts["active_30d"],
+        "active_90d": counts["active_90d"],
     }
     points, amount = outstanding(merchant)
     return Summary(
@@ -242,9 +222,9 @@ def summary(*, merchant: Merchant, period: Period, store: Store | None = None) -
         outstanding_points=points,
         outstanding_amount=amount,
         point_value=point_value_of(merchant),
-        by_store=_by_store(merchant, store, rows, enrolled),
-        by_staff=_by_staff(rows),
-        daily=_daily(period, rows, enrolled),
+        by_store=_by_store(merchant, store, facts(merchant, period, store, "store"), enrolled),
+        by_staff=_by_staff(facts(merchant, period, store, "staff_user")),
+        daily=_daily(period, facts(merchant, period, store, "day"), enrolled),
     )
 
 

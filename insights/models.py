@@ -49,3 +49,33 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rolled up through ledger id {self.last_id}"
+
+
+class IntArrayField(models.Field):
+    """``integer[]`` on PostgreSQL (the only database that reads or writes it, in raw SQL)."""
+
+    def db_type(self, connection):
+        return "integer[]" if connection.vendor == "postgresql" else "text"
+
+
+class CardVisits(models.Model):
+    """Every visit day of a card (PostgreSQL only), for the figures about distinct members.
+
+    ``days`` is the sorted list of the card's visit days (days since 1970-01-01 in ``TIME_ZONE``,
+    once per visit), for all stores (``store_key`` 0) and per store (``store_key`` = store id).
+    ``width_bucket(day, days)`` counts the visits up to a day by binary search, so "members with
+    one / two or more visits between F and T" is one pass over the merchant's cards, however long
+    the period. Kept by the same job and rebuild as ``LedgerDay``; SQLite reads the ledger instead.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    card = models.ForeignKey("loyalty.LoyaltyCard", on_delete=models.CASCADE, related_name="+")
+    store_key = models.BigIntegerField(default=0)
+    days = IntArrayField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["card", "store_key"], name="card_visits_one_row_per_store")]
+        indexes = [models.Index(fields=["merchant", "store_key"], name="card_visits_merchant_store_idx")]
+
+    def __str__(self) -> str:
+        return f"visits of card {self.card_id}"

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
-from insights.models import LedgerDay, RollupState
+from insights.models import CardVisits, LedgerDay, RollupState
 from loyalty.models import LoyaltyTransaction
 
 SUMS = ("rows", "points_in", "points_out", "stamps_in", "stamps_out")
@@ -108,6 +108,7 @@ def roll_up() -> int:
             facts = list(ledger_facts(window, "merchant", "day", "store", "staff_user"))
             rolled = sum(f["rows"] for f in facts)
             _apply(facts)
+            add_card_visits(state.last_id, upto)
             state.last_id = upto
         state.seen_id = LoyaltyTransaction.objects.aggregate(m=Max("id"))["m"] or 0
         state.save()
@@ -126,11 +127,15 @@ def rebuild(merchant_id: int | None = None) -> int:
             state.last_id = state.seen_id = LoyaltyTransaction.objects.aggregate(m=Max("id"))["m"] or 0
             state.save()
         days = LedgerDay.objects.all()
+        visits = CardVisits.objects.all()
         rows = LoyaltyTransaction.objects.filter(id__lte=state.last_id)
         if merchant_id is not None:
             days = days.filter(merchant_id=merchant_id)
+            visits = visits.filter(merchant_id=merchant_id)
             rows = rows.filter(merchant_id=merchant_id)
         days.delete()
+        visits._raw_delete(visits.db)  # derived rows, nothing points at them
+        add_card_visits(0, state.last_id, merchant_id)
         written = 0
         batch = []
         for fact in ledger_facts(rows, "merchant", "day", "store", "staff_user").iterator(chunk_size=5000):
@@ -150,6 +155,12 @@ def rebuild(merchant_id: int | None = None) -> int:
                 batch = []
         LedgerDay.objects.bulk_create(batch)
         return written + len(batch)
+
+
+def add_card_visits(low: int, high: int, merchant_id: int | None = None) -> None:
+    from insights.visits import add_card_visits as add
+
+    add(low, high, merchant_id)
 
 
 def rolled_up_through() -> int:

@@ -3,10 +3,13 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import LoyaltyError
 from loyalty.services import update_merchant
 from merchants import pins
+from merchants.admin_filters import titled
 from merchants.admin_scoping import MerchantScopedAdmin
 from merchants.models import Merchant, StaffMember, Store
 from merchants.selectors import staff_member_for
@@ -15,7 +18,10 @@ from merchants.selectors import staff_member_for
 @admin.register(Merchant)
 class MerchantAdmin(MerchantScopedAdmin):
     list_display = ["name", "slug", "is_active", "enrollment_open", "created_at"]
-    list_filter = ["is_active", "enrollment_open"]
+    list_filter = [
+        titled("is_active", _("status"), yes=_("Active"), no=_("Inactive")),
+        titled("enrollment_open", _("enrollment"), yes=_("Open"), no=_("Closed")),
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     date_hierarchy = "created_at"
@@ -25,6 +31,9 @@ class MerchantAdmin(MerchantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+    def view_on_site(self, obj):
+        return reverse("customers:join", args=[obj.slug])
 
     def get_prepopulated_fields(self, request, obj=None):
         return self.prepopulated_fields if request.user.is_superuser else {}
@@ -44,7 +53,7 @@ class MerchantAdmin(MerchantScopedAdmin):
 @admin.register(Store)
 class StoreAdmin(MerchantScopedAdmin):
     list_display = ["name", "code", "merchant", "is_active", "created_at"]
-    list_filter = ["is_active"]
+    list_filter = [titled("is_active", _("status"), yes=_("Active"), no=_("Inactive"))]
     search_fields = ["name", "code", "address"]
     list_select_related = ["merchant"]
 

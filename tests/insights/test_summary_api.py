@@ -105,12 +105,18 @@ def test_rows_written_after_the_roll_up_are_counted_live(owner_api, ledger):
     from tests.insights.conftest import Type, at, row
 
     rebuild()
-    c1 = ledger["cards"][0]
+    c1, c2, _ = ledger["cards"]
     row(c1, Type.POINTS_EARN, at(2026, 1, 14), points=4, store=ledger["main"], staff=ledger["cashier"])
-    assert owner_api.get(URL, PERIOD).json()["points"]["issued"] == 41
-    roll_up()
-    roll_up()
-    assert owner_api.get(URL, PERIOD).json()["points"]["issued"] == 41
+    row(c2, Type.STAMP, at(2026, 1, 14), stamps=1, store=ledger["kiosk"], staff=ledger["cashier"])
+    for _ in range(3):  # live, then seen by the job, then rolled up
+        body = owner_api.get(URL, PERIOD).json()
+        assert body["points"]["issued"] == 41
+        assert body["visits"] == 6
+        assert body["repeat_visit_rate"] == 1.0  # c2 now visited twice too
+        assert body["members"]["active_30d"] == 2
+        kiosk = owner_api.get(URL, {**PERIOD, "store": "kiosk"}).json()
+        assert kiosk["visits"] == 2 and kiosk["repeat_visit_rate"] == 1.0
+        roll_up()
 
 
 def test_default_period_is_the_last_30_days(owner_api):
