@@ -73,6 +73,7 @@ def build(cards: int, rows: int, days: int) -> None:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM insights_ledgerday WHERE merchant_id = %s", [merchant.pk])
+        cursor.execute("DELETE FROM insights_cardvisits WHERE merchant_id = %s", [merchant.pk])
         cursor.execute("DELETE FROM loyalty_loyaltytransaction WHERE merchant_id = %s", [merchant.pk])
         cursor.execute("DELETE FROM loyalty_loyaltycard WHERE merchant_id = %s", [merchant.pk])
         cursor.execute("DELETE FROM customers_customer WHERE merchant_id = %s", [merchant.pk])

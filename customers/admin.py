@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from customers.models import Customer
 from customers.services import update_customer
@@ -113,4 +114,6 @@ class CustomerAdmin(MerchantScopedAdmin):
             else:
                 issued += 1
         if issued:
-            self.message_user(request, f"Issued {issued} card(s).", messages.SUCCESS)
+            self.message_user(
+                request, ngettext("Issued %(n)d card.", "Issued %(n)d cards.", issued) % {"n": issued}, messages.SUCCESS
+            )

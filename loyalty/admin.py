@@ -7,6 +7,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from loyalty import services
 from loyalty.errors import LoyaltyError
@@ -82,7 +83,16 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
             rewards_changed = any(formset.has_changed() for formset in formsets)
             cards = services.update_program(program=form.instance, rewards_changed=rewards_changed)
             if cards:
-                self.message_user(request, f"The wallet passes of {cards} card(s) will be updated.", messages.INFO)
+                self.message_user(
+                    request,
+                    ngettext(
+                        "The wallet pass of %(n)d card will be updated.",
+                        "The wallet passes of %(n)d cards will be updated.",
+                        cards,
+                    )
+                    % {"n": cards},
+                    messages.INFO,
+                )
 
 
 @admin.register(Reward)
@@ -360,17 +370,30 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
     @admin.action(description="Deactivate the selected cards")
     def deactivate_cards(self, request, queryset):
         count = services.set_cards_active(card_ids=list(queryset.values_list("pk", flat=True)), active=False)
-        self.message_user(request, f"Deactivated {count} card(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deactivated %(n)d card.", "Deactivated %(n)d cards.", count) % {"n": count},
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Reactivate the selected cards")
     def reactivate_cards(self, request, queryset):
         count = services.set_cards_active(card_ids=list(queryset.values_list("pk", flat=True)), active=True)
-        self.message_user(request, f"Reactivated {count} card(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Reactivated %(n)d card.", "Reactivated %(n)d cards.", count) % {"n": count},
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Delete the selected cards (kept in the ledger)")
     def soft_delete_cards(self, request, queryset):
         count = services.soft_delete_cards(card_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"Deleted {count} card(s); their ledger stays.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deleted %(n)d card; its ledger stays.", "Deleted %(n)d cards; their ledger stays.", count)
+            % {"n": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(LoyaltyTransaction)

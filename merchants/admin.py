@@ -5,6 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from loyalty.errors import LoyaltyError
 from loyalty.services import update_merchant
@@ -177,7 +178,11 @@ class StaffMemberAdmin(MerchantScopedAdmin):
             except LoyaltyError as exc:
                 self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
                 return
-        self.message_user(request, f"Unlocked {queryset.count()} PIN(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Unlocked %(n)d PIN.", "Unlocked %(n)d PINs.", queryset.count()) % {"n": queryset.count()},
+            messages.SUCCESS,
+        )
 
     def get_actions(self, request):
         # Managers may unlock PINs even though they cannot edit staff.
