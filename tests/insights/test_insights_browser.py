@@ -16,6 +16,7 @@ def test_owner_reads_the_insights_page(browser, live_server, ledger, request):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/admin/", timeout=TIMEOUT)
     assert page.get_by_text("the last 30 days").is_visible()
+    screenshot(page, request, "admin-home")
 
     page.get_by_role("link", name="Open Insights").click()
     page.wait_for_url("**/admin/insights/", timeout=TIMEOUT)

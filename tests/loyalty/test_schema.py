@@ -28,6 +28,10 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/staff/{id}/pin/unlock/"),
     ("get", "/api/v1/staff/"),
     ("get", "/api/v1/staff/me/"),
+    ("get", "/api/v1/insights/summary/"),
+    ("get", "/api/v1/insights/liability.csv"),
+    ("get", "/api/v1/exports/members.csv"),
+    ("get", "/api/v1/exports/ledger.csv"),
 }
 
 
