@@ -134,7 +134,7 @@ def rebuild(merchant_id: int | None = None) -> int:
             visits = visits.filter(merchant_id=merchant_id)
             rows = rows.filter(merchant_id=merchant_id)
         days.delete()
-        visits._raw_delete(visits.db)  # derived rows, nothing points at them
+        visits.delete()  # one DELETE: nothing points at these rows
         add_card_visits(0, state.last_id, merchant_id)
         written = 0
         batch = []
