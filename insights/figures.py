@@ -202,7 +202,7 @@ def summary(*, merchant: Merchant, period: Period, store: Store | None = None) -
         cards.filter(created_at__gte=start, created_at__lt=end)
         .annotate(day=TruncDate("created_at", tzinfo=local_tz()))
         .values("day", "enrolled_at_store")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     counts = member_counts(merchant, period.start, period.end, store)
     once, repeat = counts["once"], counts["repeat"]

@@ -221,8 +221,19 @@ class LoyaltyCard(models.Model):
                 condition=models.Q(points_balance__gt=0),
                 name="card_expiry_candidates_idx",
             ),
-            # Insights: members enrolled in a period (per day, per store).
-            models.Index(fields=["merchant", "created_at"], name="card_merchant_created_idx"),
+            # Insights, read from the index alone on PostgreSQL: members enrolled in a period (per day,
+            # per store, live or not) and the points outstanding on live cards (per program).
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["enrolled_at_store", "deleted_at"],
+                name="card_merchant_created_idx",
+            ),
+            models.Index(
+                fields=["merchant", "program"],
+                include=["points_balance"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="card_live_balances_idx",
+            ),
         ]
 
     def __str__(self) -> str:

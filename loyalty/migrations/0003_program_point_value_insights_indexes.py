@@ -23,7 +23,20 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='loyaltycard',
-            index=models.Index(fields=['merchant', 'created_at'], name='card_merchant_created_idx'),
+            index=models.Index(
+                fields=['merchant', 'created_at'],
+                include=('enrolled_at_store', 'deleted_at'),
+                name='card_merchant_created_idx',
+            ),
+        ),
+        migrations.AddIndex(
+            model_name='loyaltycard',
+            index=models.Index(
+                condition=models.Q(('deleted_at__isnull', True)),
+                fields=['merchant', 'program'],
+                include=('points_balance',),
+                name='card_live_balances_idx',
+            ),
         ),
         migrations.AddIndex(
             model_name='loyaltytransaction',
