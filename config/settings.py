@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "loyalty",
     "wallet",
     "notifications",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -392,6 +393,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wallet.tasks.sweep_wallet_updates",
         "schedule": 60.0,
         # A sweep not started within the minute is superseded by the next one.
+        "options": {"expires": 55},
+    },
+    "roll-up-insights": {
+        "task": "insights.tasks.roll_up_ledger",
+        "schedule": 60.0,
         "options": {"expires": 55},
     },
 }

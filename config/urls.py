@@ -12,6 +12,7 @@ admin.site.login_form = LimitedAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/login/", admin_login),
+    path("admin/insights/", include("insights.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("loyalty.api.urls")),
     path("pos/", include("loyalty.pos_urls")),

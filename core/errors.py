@@ -36,6 +36,12 @@ class ErrorCode(StrEnum):
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key", 400, "the Idempotency-Key header is malformed"
     INVALID_PUSH_TOKEN = "invalid_push_token", 400, "an Apple push token must be 1 to 512 hex/base64 characters"
     MERCHANT_MISMATCH = "merchant_mismatch", 400, "the objects belong to different merchants"
+    INVALID_DATE = "invalid_date", 400, "a date is not written YYYY-MM-DD or does not exist"
+    INVALID_PERIOD = "invalid_period", 400, "`from` is after `to`"
+    DATE_IN_FUTURE = "date_in_future", 400, "the period ends after today"
+    PERIOD_TOO_LONG = "period_too_long", 400, "a period is at most two years"
+    INVALID_MONTH = "invalid_month", 400, "a month is written YYYY-MM"
+    MONTH_IN_FUTURE = "month_in_future", 400, "that month has not started yet"
     # 401: who is asking is unknown
     NOT_AUTHENTICATED = "not_authenticated", 401, "sign in first"
     AUTHENTICATION_FAILED = "authentication_failed", 401, "unknown token, or the user is inactive"
@@ -53,6 +59,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found", 404, "no such page or object"
     CARD_NOT_FOUND = "card_not_found", 404, "no such card at your merchant (another merchant's card included)"
     STAFF_NOT_FOUND = "staff_not_found", 404, "no such staff member at your merchant"
+    STORE_NOT_FOUND = "store_not_found", 404, "that store belongs to another merchant"
     TOKEN_NOT_FOUND = "token_not_found", 404, "no such device for this staff member"
     REWARD_NOT_FOUND = (
         "reward_not_found",

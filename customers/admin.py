@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError
 from customers.admin_privacy import CustomerPrivacyAdminMixin
@@ -6,13 +8,24 @@ from customers.models import Customer
 from customers.services import update_customer
 from loyalty import services
 from loyalty.models import LoyaltyCard, LoyaltyProgram
+from merchants.admin_filters import titled
 from merchants.admin_scoping import MerchantScopedAdmin, ScopedTabularInline
 
 
 class CardInline(ScopedTabularInline):
     model = LoyaltyCard
-    fields = ["card_number", "program", "stamp_count", "points_balance", "is_active", "deleted_at"]
+    fields = [
+        "card_number",
+        "program",
+        "stamp_count",
+        "points_balance",
+        "lifetime_points_earned",
+        "last_activity_at",
+        "is_active",
+        "deleted_at",
+    ]
     readonly_fields = fields
+    verbose_name_plural = _("Cards and balances")
     extra = 0
     max_num = 0
     can_delete = False
@@ -33,10 +46,10 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, MerchantScopedAdmin):
         "created_at",
     ]
     list_filter = [
-        "marketing_opt_in",
-        "email_opt_out",
-        "preferred_language",
-        "created_at",
+        titled("marketing_opt_in", _("marketing consent"), yes=_("Opted in"), no=_("Not opted in")),
+        titled("preferred_language", _("language")),
+        titled("created_at", _("join date")),
+        titled("email_opt_out", _("emails"), yes=_("Switched off"), no=_("Allowed")),
         ("erased_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["first_name", "last_name", "email", "phone", "cards__card_number"]
@@ -54,6 +67,11 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, MerchantScopedAdmin):
     inlines = [CardInline]
     actions = ["issue_cards", "erase_customers"]
     change_list_template = "admin/customers/customer/change_list.html"
+
+    def get_list_display(self, request):
+        if request.user.is_superuser:
+            return self.list_display
+        return [name for name in self.list_display if name not in ("merchant", "preferred_language")]
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj):
@@ -104,4 +122,6 @@ class CustomerAdmin(CustomerPrivacyAdminMixin, MerchantScopedAdmin):
             else:
                 issued += 1
         if issued:
-            self.message_user(request, f"Issued {issued} card(s).", messages.SUCCESS)
+            self.message_user(
+                request, ngettext("Issued %(n)d card.", "Issued %(n)d cards.", issued) % {"n": issued}, messages.SUCCESS
+            )

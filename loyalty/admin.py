@@ -5,12 +5,18 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError
 from loyalty import services
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Promotion, Reward, Tier
+from merchants.admin_filters import titled
 from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin, ScopedTabularInline
+
+ACTIVE = {"yes": _("Active"), "no": _("Inactive")}
+RECENT_LEDGER_ROWS = 20
 
 
 class RewardInline(ScopedTabularInline):
@@ -41,7 +47,11 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
         "points_expiry_days",
         "require_staff_pin",
     ]
-    list_filter = ["kind", "is_active", "require_staff_pin"]
+    list_filter = [
+        titled("kind", _("program type")),
+        titled("is_active", _("status"), **ACTIVE),
+        titled("require_staff_pin", _("staff PIN"), yes=_("Required"), no=_("Not required")),
+    ]
     search_fields = ["name"]
     list_select_related = ["merchant"]
     inlines = [RewardInline, TierInline]
@@ -59,7 +69,10 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
                 ]
             },
         ),
-        ("Points", {"fields": ["points_per_euro", "min_purchase", "welcome_bonus", "points_expiry_days"]}),
+        (
+            "Points",
+            {"fields": ["points_per_euro", "min_purchase", "welcome_bonus", "points_expiry_days", "point_value"]},
+        ),
         (
             "Customer engagement",
             {
@@ -95,13 +108,22 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
             rewards_changed = any(formset.has_changed() for formset in formsets)
             cards = services.update_program(program=form.instance, rewards_changed=rewards_changed)
             if cards:
-                self.message_user(request, f"The wallet passes of {cards} card(s) will be updated.", messages.INFO)
+                self.message_user(
+                    request,
+                    ngettext(
+                        "The wallet pass of %(n)d card will be updated.",
+                        "The wallet passes of %(n)d cards will be updated.",
+                        cards,
+                    )
+                    % {"n": cards},
+                    messages.INFO,
+                )
 
 
 @admin.register(Reward)
 class RewardAdmin(MerchantScopedAdmin):
     list_display = ["name", "program", "points_cost", "stamps_cost", "is_active"]
-    list_filter = ["is_active"]
+    list_filter = [titled("is_active", _("status"), **ACTIVE)]
     search_fields = ["name", "description"]
     list_select_related = ["program__merchant"]
 
@@ -285,32 +307,6 @@ class AdjustBalanceForm(forms.Form):
     reason = forms.CharField(max_length=255, help_text="Kept in the ledger.")
 
 
-class TransactionInline(ScopedTabularInline):
-    model = LoyaltyTransaction
-    fk_name = "card"
-    fields = [
-        "created_at",
-        "type",
-        "stamps_delta",
-        "points_delta",
-        "stamps_after",
-        "points_after",
-        "store",
-        "staff_user",
-        "reason",
-    ]
-    readonly_fields = fields
-    ordering = ["-created_at", "-id"]
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name_plural = "Ledger (newest first)"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("store", "staff_user")
-
-
 BALANCE_FIELDS = [
     "stamp_count",
     "lifetime_stamps",
@@ -335,7 +331,12 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
         "is_active",
         "deleted_at",
     ]
-    list_filter = ["is_active", "program__kind", ("deleted_at", admin.EmptyFieldListFilter), "enrolled_at_store"]
+    list_filter = [
+        titled("is_active", _("status"), **ACTIVE),
+        titled("program__kind", _("program type")),
+        titled("deleted_at", _("deletion"), empty=_("Live cards"), filled=_("Deleted cards")),
+        titled("enrolled_at_store", _("store of enrollment")),
+    ]
     search_fields = [
         "card_number",
         "qr_code_data",
@@ -346,7 +347,6 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
     ]
     list_select_related = ["customer", "merchant", "program"]
     date_hierarchy = "created_at"
-    inlines = [TransactionInline]
     actions = ["deactivate_cards", "reactivate_cards", "soft_delete_cards"]
     readonly_fields = [
         "merchant",
@@ -356,6 +356,7 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
         "qr_code_data",
         *BALANCE_FIELDS,
         "adjust_link",
+        "recent_ledger",
         "apple_serial_number",
         "google_object_id",
         "last_stamp_at",
@@ -383,6 +384,7 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
             },
         ),
         ("Balances (change them with an adjustment)", {"fields": [*BALANCE_FIELDS, "adjust_link"]}),
+        ("Recent ledger", {"fields": ["recent_ledger"]}),
         (
             "Activity",
             {
@@ -398,6 +400,66 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
         ),
         ("Wallet", {"fields": ["apple_serial_number", "google_object_id"]}),
     ]
+
+    def get_list_display(self, request):
+        # A laptop screen: the merchant and the program are the same on every row for an owner.
+        if request.user.is_superuser:
+            return self.list_display
+        return ["card_number", "customer", "stamp_count", "points_balance", "last_activity_at", "is_active"]
+
+    @admin.display(description=_("Recent ledger"))
+    def recent_ledger(self, obj):
+        """The card's last rows with who, where and why, and a link to all of them."""
+        if not obj.pk:
+            return "—"
+        rows = list(
+            obj.transactions.select_related("store", "staff_user").order_by("-created_at", "-id")[:RECENT_LEDGER_ROWS]
+        )
+        url = reverse("admin:loyalty_loyaltytransaction_changelist") + f"?card__id__exact={obj.pk}"
+        if not rows:
+            return _("No operations yet.")
+        body = format_html_join(
+            "",
+            '<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>'
+            '<td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    timezone.localtime(t.created_at).strftime("%Y-%m-%d %H:%M"),
+                    t.get_type_display(),
+                    f"{t.stamps_delta:+d}" if t.stamps_delta else "",
+                    f"{t.points_delta:+d}" if t.points_delta else "",
+                    t.stamps_after,
+                    t.points_after,
+                    t.store.name if t.store else "",
+                    t.staff_user.get_username() if t.staff_user else "",
+                    t.reason,
+                )
+                for t in rows
+            ),
+        )
+        return format_html(
+            '<table class="recent-ledger"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">{}</a></p>',
+            _("When"),
+            _("Operation"),
+            _("Stamps"),
+            _("Points"),
+            _("Stamps after"),
+            _("Points after"),
+            _("Store"),
+            _("Staff"),
+            _("Reason"),
+            body,
+            url,
+            _("The whole ledger of this card →"),
+        )
+
+    def history_view(self, request, object_id, extra_context=None):
+        # "History" is the card's ledger first (what an owner means), then the admin's change log.
+        card = self.get_object(request, object_id)
+        extra = {"recent_ledger": self.recent_ledger(card), **(extra_context or {})}
+        return super().history_view(request, object_id, extra_context=extra)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -487,17 +549,30 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
     @admin.action(description="Deactivate the selected cards")
     def deactivate_cards(self, request, queryset):
         count = services.set_cards_active(card_ids=list(queryset.values_list("pk", flat=True)), active=False)
-        self.message_user(request, f"Deactivated {count} card(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deactivated %(n)d card.", "Deactivated %(n)d cards.", count) % {"n": count},
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Reactivate the selected cards")
     def reactivate_cards(self, request, queryset):
         count = services.set_cards_active(card_ids=list(queryset.values_list("pk", flat=True)), active=True)
-        self.message_user(request, f"Reactivated {count} card(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Reactivated %(n)d card.", "Reactivated %(n)d cards.", count) % {"n": count},
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Delete the selected cards (kept in the ledger)")
     def soft_delete_cards(self, request, queryset):
         count = services.soft_delete_cards(card_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"Deleted {count} card(s); their ledger stays.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Deleted %(n)d card; its ledger stays.", "Deleted %(n)d cards; their ledger stays.", count)
+            % {"n": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(LoyaltyTransaction)
@@ -515,7 +590,13 @@ class LoyaltyTransactionAdmin(ReadOnlyScopedAdmin):
         "store",
         "staff_user",
     ]
-    list_filter = ["type", "store", "created_at"]
+    list_filter = [titled("type", _("operation")), titled("store", _("store")), titled("created_at", _("date"))]
+
+    def get_list_display(self, request):
+        if request.user.is_superuser:
+            return self.list_display
+        return ["created_at", "type", "card", "stamps_delta", "points_delta", "purchase_amount", "store", "staff_user"]
+
     search_fields = [
         "card__card_number",
         "card__customer__email",

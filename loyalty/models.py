@@ -66,6 +66,13 @@ class LoyaltyProgram(models.Model):
     # the earliest, so a shorter rule applies to activity after the change (README, Richer programs).
     points_expiry_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     require_staff_pin = models.BooleanField(default=False, help_text="Cashiers enter their PIN for every operation.")
+    point_value = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(0)],
+        help_text="What one point is worth to you, in euros: the value of the points you owe (insights, liability).",
+    )
 
     # Customer engagement.
     birthday_bonus_points = models.IntegerField(
@@ -135,6 +142,7 @@ class LoyaltyProgram(models.Model):
                 condition=models.Q(expiry_reminder_days__isnull=True) | models.Q(expiry_reminder_days__gte=1),
                 name="program_expiry_reminder_days_gte_1",
             ),
+            models.CheckConstraint(condition=models.Q(point_value__gte=0), name="program_point_value_gte_0"),
         ]
 
     def __str__(self) -> str:
@@ -452,6 +460,19 @@ class LoyaltyCard(models.Model):
                 condition=models.Q(points_balance__gt=0),
                 name="card_expiry_candidates_idx",
             ),
+            # Insights, read from the index alone on PostgreSQL: members enrolled in a period (per day,
+            # per store, live or not) and the points outstanding on live cards (per program).
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["enrolled_at_store", "deleted_at"],
+                name="card_merchant_created_idx",
+            ),
+            models.Index(
+                fields=["merchant", "program"],
+                include=["points_balance"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="card_live_balances_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -559,12 +580,19 @@ class LoyaltyTransaction(models.Model):
         indexes = [
             models.Index(fields=["card", "-created_at"], name="ledger_card_created_idx"),
             models.Index(fields=["merchant", "-created_at"], name="ledger_merchant_created_idx"),
+            # Insights: visits (stamps and earns) of a period, read from the index alone on PostgreSQL.
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["card", "store"],
+                condition=models.Q(type__in=["stamp", "points_earn"]),
+                name="ledger_visits_idx",
+            ),
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.get_type_display()} on {self.card_id} ({self.points_delta:+d} pts, {self.stamps_delta:+d} stamps)"
-        )
+        # The card's number, not its internal id ("Points adjusted on 9" told an owner nothing).
+        when = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M") if self.created_at else ""
+        return f"{self.get_type_display()}, card {self.card.card_number}, {when}".strip(", ")
 
 
 class IdempotencyRecord(models.Model):

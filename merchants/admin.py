@@ -3,10 +3,14 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError
 from loyalty.services import update_merchant
 from merchants import pins, tokens
+from merchants.admin_filters import titled
 from merchants.admin_posters import StorePosterAdminMixin
 from merchants.admin_scoping import MerchantScopedAdmin
 from merchants.authorization import is_operator, is_owner, may_administer
@@ -16,7 +20,10 @@ from merchants.models import Merchant, StaffMember, Store
 @admin.register(Merchant)
 class MerchantAdmin(MerchantScopedAdmin):
     list_display = ["name", "slug", "is_active", "enrollment_open", "created_at"]
-    list_filter = ["is_active", "enrollment_open"]
+    list_filter = [
+        titled("is_active", _("status"), yes=_("Active"), no=_("Inactive")),
+        titled("enrollment_open", _("enrollment"), yes=_("Open"), no=_("Closed")),
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     date_hierarchy = "created_at"
@@ -26,6 +33,9 @@ class MerchantAdmin(MerchantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_operator(request.user)
+
+    def view_on_site(self, obj):
+        return reverse("customers:join", args=[obj.slug])
 
     def get_prepopulated_fields(self, request, obj=None):
         return self.prepopulated_fields if is_operator(request.user) else {}
@@ -45,7 +55,7 @@ class MerchantAdmin(MerchantScopedAdmin):
 @admin.register(Store)
 class StoreAdmin(StorePosterAdminMixin, MerchantScopedAdmin):
     list_display = ["name", "code", "merchant", "is_active", "created_at"]
-    list_filter = ["is_active"]
+    list_filter = [titled("is_active", _("status"), yes=_("Active"), no=_("Inactive"))]
     search_fields = ["name", "code", "address"]
     list_select_related = ["merchant"]
     readonly_fields = ["poster_link"]
@@ -193,7 +203,11 @@ class StaffMemberAdmin(MerchantScopedAdmin):
             else:
                 unlocked += 1
         if unlocked:
-            self.message_user(request, f"Unlocked {unlocked} PIN(s).", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("Unlocked %(n)d PIN.", "Unlocked %(n)d PINs.", unlocked) % {"n": unlocked},
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Sign out of every device")
     def sign_out_devices(self, request, queryset):
@@ -204,7 +218,11 @@ class StaffMemberAdmin(MerchantScopedAdmin):
             except LoyaltyError as exc:
                 self.message_user(request, f"{member}: {exc.message}", messages.ERROR)
                 return
-        self.message_user(request, f"Signed out {signed_out} device(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Signed out %(n)d device.", "Signed out %(n)d devices.", signed_out) % {"n": signed_out},
+            messages.SUCCESS,
+        )
 
     def get_actions(self, request):
         # Managers may unlock PINs and sign devices out even though they cannot edit staff.

@@ -10,7 +10,10 @@ from core.errors import ErrorCode, LoyaltyError, codes_answered_with
 from loyalty.api.schema import describe
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["core", "config", "customers", "loyalty", "merchants", "notifications", "wallet"]
+# Every package of the product (a new app is scanned without being listed here).
+APPS = sorted(
+    path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name not in {"tests", "bench", "deploy"}
+)
 # Calls whose first argument, or ``code=`` keyword, is a code a client receives.
 RAISERS = {"LoyaltyError", "invalid", "conflict", "error_body", "_error"}
 

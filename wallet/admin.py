@@ -12,6 +12,18 @@ from wallet.models import AppleDeviceRegistration, GoogleWalletClass, WalletPass
 from wallet.outbox import schedule_pass_updates
 
 
+class OperatorOnlyMixin:
+    """Wallet internals (device registrations, Google classes, the update queue) are the platform
+    operator's: a café owner has nothing to do with them, and "delivered" updates with no wallet
+    configured only confused."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
 def resend_cards(card_ids: list[int]) -> None:
     """Queue a full refresh of these cards' passes now (class included), through the outbox."""
     with transaction.atomic():
@@ -119,18 +131,18 @@ class WalletPassAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(AppleDeviceRegistration)
-class AppleDeviceRegistrationAdmin(ReadOnlyScopedAdmin):
+class AppleDeviceRegistrationAdmin(OperatorOnlyMixin, ReadOnlyScopedAdmin):
     list_display = ["device_library_identifier", "card", "created_at", "updated_at", "last_pushed_at"]
     search_fields = ["device_library_identifier", "card__card_number"]
     list_select_related = ["card"]
     date_hierarchy = "created_at"
 
     def has_delete_permission(self, request, obj=None):
-        return self.has_view_permission(request, obj)
+        return request.user.is_superuser
 
 
 @admin.register(WalletUpdate)
-class WalletUpdateAdmin(ReadOnlyScopedAdmin):
+class WalletUpdateAdmin(OperatorOnlyMixin, ReadOnlyScopedAdmin):
     list_display = ["card", "status", "attempts", "created_at", "next_attempt_at", "delivered_at", "last_error"]
     list_filter = ["status"]
     search_fields = ["card__card_number"]
@@ -146,7 +158,7 @@ class WalletUpdateAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(GoogleWalletClass)
-class GoogleWalletClassAdmin(ReadOnlyScopedAdmin):
+class GoogleWalletClassAdmin(OperatorOnlyMixin, ReadOnlyScopedAdmin):
     list_display = ["class_id", "program", "program_updated_at", "synced_at"]
     list_select_related = ["program__merchant"]
     search_fields = ["class_id", "program__name"]

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
+from insights.api import LedgerExportView, LiabilityCsvView, MembersExportView, SummaryView
 from loyalty.api.customer_views import CustomerViewSet
 from loyalty.api.docs import SwaggerDocsView
 from loyalty.api.views import CardViewSet, StaffViewSet, TokenView
@@ -18,6 +19,10 @@ router.register("customers", CustomerViewSet, basename="customer")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("insights/summary/", SummaryView.as_view(), name="insights-summary"),
+    path("insights/liability.csv", LiabilityCsvView.as_view(), name="insights-liability"),
+    path("exports/members.csv", MembersExportView.as_view(), name="export-members"),
+    path("exports/ledger.csv", LedgerExportView.as_view(), name="export-ledger"),
     path(
         "schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),

@@ -33,6 +33,10 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/staff/{id}/tokens/revoke/"),
     ("get", "/api/v1/customers/{id}/export/"),
     ("post", "/api/v1/customers/{id}/erase/"),
+    ("get", "/api/v1/insights/summary/"),
+    ("get", "/api/v1/insights/liability.csv"),
+    ("get", "/api/v1/exports/members.csv"),
+    ("get", "/api/v1/exports/ledger.csv"),
 }
 
 

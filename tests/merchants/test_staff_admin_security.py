@@ -44,7 +44,7 @@ def test_admin_action_refuses_to_unlock_ones_own_pin(client, manager, cashier):
     client.force_login(manager.user)
     messages = run_action(client, "unlock_pins", [manager, cashier])
     assert ("error", f"{manager}: You cannot unlock your own PIN; ask another manager or the owner.") in messages
-    assert ("success", "Unlocked 1 PIN(s).") in messages
+    assert ("success", "Unlocked 1 PIN.") in messages
     manager.refresh_from_db()
     cashier.refresh_from_db()
     assert manager.pin_failed_attempts == 4 and cashier.pin_failed_attempts == 0
@@ -54,7 +54,7 @@ def test_admin_action_signs_out_every_device(client, manager, cashier):
     keys = [tokens.issue_token(user=cashier.user)[0] for _ in range(2)]
     tokens.issue_token(user=manager.user)
     client.force_login(manager.user)
-    assert ("success", "Signed out 2 device(s).") in run_action(client, "sign_out_devices", [cashier])
+    assert ("success", "Signed out 2 devices.") in run_action(client, "sign_out_devices", [cashier])
     assert not tokens.live_tokens(user=cashier.user)
     assert len(tokens.live_tokens(user=manager.user)) == 1
     assert all(StaffToken.objects.get(key_hash=tokens.key_hash(key)).revoked_at for key in keys)
