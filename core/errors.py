@@ -48,6 +48,11 @@ class ErrorCode(StrEnum):
     MERCHANT_INACTIVE = "merchant_inactive", 403, "the merchant is switched off"
     INVALID_PIN = "invalid_pin", 403, "wrong PIN; `details.attempts_left`"
     PIN_NOT_SET = "pin_not_set", 403, "no PIN yet; a manager sets one"
+    APPROVAL_REQUIRED = (
+        "approval_required",
+        403,
+        "above the program's approval threshold a cashier needs a manager's `approver` and `approver_pin`",
+    )
     CANNOT_UNLOCK_OWN_PIN = "cannot_unlock_own_pin", 403, "nobody lifts their own PIN lockout"
     # 404
     NOT_FOUND = "not_found", 404, "no such page or object"

@@ -46,7 +46,7 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
     list_select_related = ["merchant"]
     inlines = [RewardInline, TierInline]
     fieldsets = [
-        (None, {"fields": ["merchant", "name", "kind", "is_active", "require_staff_pin"]}),
+        (None, {"fields": ["merchant", "name", "kind", "is_active", "require_staff_pin", "approval_threshold_points"]}),
         (
             "Stamps",
             {

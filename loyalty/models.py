@@ -66,6 +66,12 @@ class LoyaltyProgram(models.Model):
     # the earliest, so a shorter rule applies to activity after the change (README, Richer programs).
     points_expiry_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     require_staff_pin = models.BooleanField(default=False, help_text="Cashiers enter their PIN for every operation.")
+    approval_threshold_points = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A cashier's redemption or void of more points than this needs a manager's name and PIN; "
+        "empty = never.",
+    )
 
     # Customer engagement.
     birthday_bonus_points = models.IntegerField(
@@ -504,6 +510,10 @@ class LoyaltyTransaction(models.Model):
     idempotency_key = models.CharField(max_length=100, blank=True)
     related_transaction = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
+    )
+    # The manager or owner who approved a cashier's redemption or void above the program's threshold.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # What a promotion or tier changed (earns and stamps): the promotion that applied, the amount
     # the rules alone gave (floor(amount x points_per_euro) points; 1 stamp) and the multiplier

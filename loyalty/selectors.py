@@ -202,7 +202,7 @@ def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
     )
     return (
         LoyaltyTransaction.objects.filter(card=card)
-        .select_related("store", "staff_user", "reward", "promotion")
+        .select_related("store", "staff_user", "approved_by", "reward", "promotion")
         .annotate(points_voided=-Coalesce(Subquery(voided, output_field=IntegerField()), Value(0)))
         .order_by("-created_at", "-id")
     )

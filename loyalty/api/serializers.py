@@ -179,7 +179,25 @@ class EarnPointsInput(MutationInput):
     )
 
 
-class RedeemPointsInput(MutationInput):
+class ApprovalInput(MutationInput):
+    """A redemption or void: above the program's approval threshold a cashier names a manager."""
+
+    approver = StrictCharField(
+        required=False,
+        max_length=150,
+        help_text="Username of the manager (of this store) or owner approving an operation above "
+        "the program's `approval_threshold_points`.",
+    )
+    approver_pin = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        write_only=True,
+        help_text="The approver's PIN; a wrong one counts toward the approver's lockout.",
+    )
+
+
+class RedeemPointsInput(ApprovalInput):
     reward_id = StrictIntegerField(required=False, min_value=1, help_text="A reward of the card's catalogue.")
     points = StrictIntegerField(
         required=False,
@@ -203,7 +221,7 @@ class RedeemPointsInput(MutationInput):
         return super().validate(attrs)
 
 
-class VoidPointsInput(MutationInput):
+class VoidPointsInput(ApprovalInput):
     transaction_id = StrictIntegerField(
         required=False, min_value=1, help_text="The points_earn transaction of this card being returned."
     )
@@ -396,6 +414,9 @@ class TransactionOutput(serializers.Serializer):
     reason = serializers.CharField()
     store = serializers.SerializerMethodField()
     staff = serializers.SerializerMethodField()
+    approved_by = serializers.SerializerMethodField(
+        help_text="The manager or owner who approved a redemption or void above the approval threshold."
+    )
     related_transaction_id = serializers.IntegerField(allow_null=True)
     promotion = PromotionRefOutput(allow_null=True, help_text="The promotion that applied to this earn or stamp.")
     base_points = serializers.IntegerField(
@@ -418,6 +439,9 @@ class TransactionOutput(serializers.Serializer):
 
     def get_staff(self, row: LoyaltyTransaction) -> str | None:
         return row.staff_user.get_username() if row.staff_user_id else None
+
+    def get_approved_by(self, row: LoyaltyTransaction) -> str | None:
+        return row.approved_by.get_username() if row.approved_by_id else None
 
     def get_points_voidable(self, row: LoyaltyTransaction) -> int | None:
         if row.type != LoyaltyTransaction.Type.POINTS_EARN:
@@ -451,6 +475,9 @@ class ProgramRulesOutput(serializers.Serializer):
     points_per_euro = serializers.DecimalField(max_digits=8, decimal_places=2)
     min_purchase = serializers.DecimalField(max_digits=10, decimal_places=2)
     require_staff_pin = serializers.BooleanField()
+    approval_threshold_points = serializers.IntegerField(
+        allow_null=True, help_text="Above this many points a cashier's redemption or void needs a manager's approval."
+    )
 
 
 class CardOutput(serializers.Serializer):

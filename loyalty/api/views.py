@@ -36,6 +36,7 @@ from loyalty.selectors import (
     pos_cards,
     transactions_for_display,
 )
+from loyalty.services.approvals import verify_approver
 from merchants import login_limits
 from merchants.models import StaffMember, Store
 from merchants.pins import unlock_pin, verify_pin
@@ -56,6 +57,7 @@ class Operation:
     staff_user: AbstractBaseUser
     idempotency_key: str
     data: dict
+    approver: StaffMember | None = None
 
     @property
     def common(self) -> dict:
@@ -98,7 +100,8 @@ def _mutation_schema(input_class, summary: str, description: str = ""):
         summary=summary,
         description=description
         + " Takes `store` unless the staff member works at exactly one store, and `staff_pin` when the"
-        " program requires it.",
+        " program requires it; a redemption or void above the program's `approval_threshold_points` by a"
+        " cashier also takes `approver` and `approver_pin` (else 403 `approval_required`).",
         request=input_class,
         parameters=[IDEMPOTENCY_KEY],
         responses={200: s.MutationOutput, **error_responses(400, 401, 403, 404, 409, 415, 423, 429)},
@@ -222,7 +225,9 @@ class CardViewSet(viewsets.GenericViewSet):
     def redeem_points(self, request, card_number=None):
         return self._mutate(
             s.RedeemPointsInput,
-            lambda op: services.redeem_points(**op.common, reward=op.data["reward"], points=op.data.get("points")),
+            lambda op: services.redeem_points(
+                **op.common, reward=op.data["reward"], points=op.data.get("points"), approver=op.approver
+            ),
         )
 
     @_mutation_schema(
@@ -237,6 +242,7 @@ class CardViewSet(viewsets.GenericViewSet):
                 earn_transaction_id=op.data.get("transaction_id"),
                 points=op.data.get("points"),
                 reason=op.data["reason"],
+                approver=op.approver,
             ),
         )
 
@@ -266,7 +272,16 @@ class CardViewSet(viewsets.GenericViewSet):
             data = serializer.validated_data
             if card.program.require_staff_pin:
                 verify_pin(staff=staff, pin=data.get("staff_pin"))
-            result = apply(Operation(card, data["store"], request.user, key, data))
+            approver = None
+            if data.get("approver"):
+                # Checked before the operation's transaction: a wrong PIN counts even though it is refused.
+                approver = verify_approver(
+                    merchant_id=card.merchant_id,
+                    store=data["store"],
+                    username=data["approver"],
+                    pin=data.get("approver_pin"),
+                )
+            result = apply(Operation(card, data["store"], request.user, key, data, approver))
             # The service's card is the row as it saved it (read under lock, then updated), with
             # program and merchant; its customer is the one loaded above. No need to read it again.
             after = result.card
@@ -284,7 +299,7 @@ class CardViewSet(viewsets.GenericViewSet):
             return Response(body, status=status)
         payload = request.data
         if isinstance(payload, dict):
-            payload = {name: value for name, value in payload.items() if name != "staff_pin"}
+            payload = {name: value for name, value in payload.items() if name not in ("staff_pin", "approver_pin")}
         card_number = self.kwargs["card_number"]
         outcome = idempotency.run_once(
             merchant_id=staff.merchant_id,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.errors import conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward, Tier
+from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
@@ -25,7 +26,7 @@ from loyalty.services.ledger import (
 )
 from loyalty.services.promotions import applied_promotion, promotion_annotations
 from loyalty.services.tiers import upgrade_after_earn
-from merchants.models import Store
+from merchants.models import StaffMember, Store
 
 ONE = Decimal("1")
 
@@ -113,6 +114,7 @@ def redeem_points(
     staff_user: AbstractBaseUser | None,
     reward: Reward | None = None,
     points: int | None = None,
+    approver: StaffMember | None = None,
     idempotency_key: str = "",
     now: datetime.datetime | None = None,
 ) -> LedgerResult:
@@ -146,6 +148,7 @@ def redeem_points(
                 points_balance=card.points_balance,
                 points_required=points,
             )
+        approved_by = approval_for(program=program, points=points, staff_user=staff_user, approver=approver)
         card.points_balance -= points
         card.lifetime_points_redeemed += points
         card.last_redemption_at = now
@@ -160,6 +163,7 @@ def redeem_points(
             idempotency_key=idempotency_key,
             reward=reward,
             reason=reward.name if reward else "",
+            approved_by=approved_by,
             now=now,
         )
 
@@ -172,6 +176,7 @@ def void_points(
     earn_transaction_id: int | None = None,
     points: int | None = None,
     reason: str = "",
+    approver: StaffMember | None = None,
     idempotency_key: str = "",
     now: datetime.datetime | None = None,
 ) -> LedgerResult:
@@ -216,6 +221,7 @@ def void_points(
                 points_balance=card.points_balance,
                 points_required=points,
             )
+        approved_by = approval_for(program=card.program, points=points, staff_user=staff_user, approver=approver)
         card.points_balance -= points
         card.lifetime_points_voided += points
         save_card(card, "points_balance", "lifetime_points_voided")
@@ -228,5 +234,6 @@ def void_points(
             idempotency_key=idempotency_key,
             related_transaction=earn,
             reason=reason,
+            approved_by=approved_by,
             now=now,
         )

@@ -457,6 +457,17 @@
         return;
       }
       var code = errorCode(result);
+      if (code === "approval_required" || (op.body.approver && (code === "invalid_pin" || code === "invalid_pin_format"))) {
+        // A manager approves on this screen; the retry keeps the same Idempotency-Key.
+        var approval = await askApproval(errorMessage(result), op.body.approver || "");
+        if (approval === null) {
+          showStatus("Cancelled; nothing was changed.");
+          return;
+        }
+        op.body.approver = approval.approver;
+        op.body.approver_pin = approval.pin;
+        continue;
+      }
       if (code === "invalid_pin" || code === "pin_required" || code === "invalid_pin_format") {
         delete op.body.staff_pin;
         pinMessage = errorMessage(result);
@@ -551,6 +562,44 @@
       }
       dialog.addEventListener("close", onClose);
       $("pin-form").addEventListener("submit", onSubmit);
+    });
+  }
+
+  function askApproval(message, approver) {
+    return new Promise(function (resolve) {
+      var dialog = $("approval-dialog");
+      var name = $("approver-input");
+      var pin = $("approver-pin-input");
+      name.value = approver;
+      pin.value = "";
+      openDialog(dialog);
+      $("approval-error").textContent = message || "";
+      (approver ? pin : name).focus();
+      function finish(value) {
+        dialog.removeEventListener("close", onClose);
+        $("approval-form").removeEventListener("submit", onSubmit);
+        closeDialog(dialog);
+        resolve(value);
+      }
+      function onSubmit(event) {
+        event.preventDefault();
+        if (!name.value.trim()) {
+          $("approval-error").textContent = "Type the manager's username.";
+          name.focus();
+          return;
+        }
+        if (!/^\d{4,6}$/.test(pin.value)) {
+          $("approval-error").textContent = "A PIN is 4 to 6 digits.";
+          pin.focus();
+          return;
+        }
+        finish({ approver: name.value.trim(), pin: pin.value });
+      }
+      function onClose() {
+        finish(null);
+      }
+      dialog.addEventListener("close", onClose);
+      $("approval-form").addEventListener("submit", onSubmit);
     });
   }
 
