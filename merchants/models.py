@@ -1,6 +1,14 @@
+import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+
+
+def phone_region(value: str) -> None:
+    """An ISO 3166 alpha-2 country code libphonenumber knows (``FR``, ``BE``)."""
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError("Use a two-letter country code in capitals, such as FR or BE.")
 
 
 class Merchant(models.Model):
@@ -16,6 +24,12 @@ class Merchant(models.Model):
     terms = models.TextField(
         blank=True,
         help_text="Your own conditions, shown on the join page's terms page under the program rules (plain text).",
+    )
+    country = models.CharField(
+        max_length=2,
+        default="FR",
+        validators=[phone_region],
+        help_text="ISO 3166 country code (FR, BE…): phone numbers typed without +country are read as this country's.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
