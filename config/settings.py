@@ -280,6 +280,9 @@ LOYALTY_REMINDER_HOUR = int(os.environ.get("LOYALTY_REMINDER_HOUR", "10"))
 LOYALTY_TIER_REVIEW_HOUR = int(os.environ.get("LOYALTY_TIER_REVIEW_HOUR", "4"))
 LOYALTY_EXPIRY_BATCH_SIZE = int(os.environ.get("LOYALTY_EXPIRY_BATCH_SIZE", "2000"))
 LOYALTY_MAX_PURCHASE_AMOUNT = "100000.00"
+# Anomaly alerts (loyalty/services/alerts.py): a card with more stamps and earns than this in a day.
+LOYALTY_ALERT_CARD_OPS_PER_DAY = int(os.environ.get("LOYALTY_ALERT_CARD_OPS_PER_DAY", "5"))
+LOYALTY_ALERT_HOUR = int(os.environ.get("LOYALTY_ALERT_HOUR", "2"))
 
 # --- Wallets ------------------------------------------------------------------------
 LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON = env_optional("LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON")
@@ -362,6 +365,10 @@ CELERY_BEAT_SCHEDULE = {
     "send-expiry-reminders-daily": {
         "task": "loyalty.tasks.send_expiry_reminders",
         "schedule": crontab(hour=LOYALTY_REMINDER_HOUR, minute=0),
+    },
+    "detect-anomalies-nightly": {
+        "task": "loyalty.tasks.detect_anomalies",
+        "schedule": crontab(hour=LOYALTY_ALERT_HOUR, minute=15),
     },
     "review-tiers-nightly": {
         "task": "loyalty.tasks.review_tiers",

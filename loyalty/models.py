@@ -628,3 +628,44 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} points of card {self.card_id} expire on {self.expires_on}"
+
+
+class Alert(models.Model):
+    """An anomaly the nightly detection found (loyalty/services/alerts.py), for owners and managers.
+
+    ``fact_key`` names the fact (the card and day, the staff member and day); it is unique per
+    merchant, so a rerun of the detection never raises the same alert twice.
+    """
+
+    class Kind(models.TextChoices):
+        CARD_BUSY_DAY = "card_busy_day", "A card with many stamps and earns in a day"
+        STAFF_VOID_RATIO = "staff_void_ratio", "A staff member voiding much of what they issued"
+        STAFF_ADJUSTMENTS = "staff_adjustments", "Many adjustments by one person in a day"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    card = models.ForeignKey(LoyaltyCard, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
+    details = models.JSONField(default=dict, blank=True)
+    fact_key = models.CharField(max_length=120, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "fact_key"], name="alert_fact_once_per_merchant"),
+        ]
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="alert_merchant_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d})"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import LoyaltyError
-from loyalty.models import LoyaltyTransaction, Reward
+from loyalty.models import Alert, LoyaltyTransaction, Reward
 from loyalty.services import MAX_POINTS_PER_OPERATION, MAX_STAMPS_PER_ADJUSTMENT
 from merchants.authorization import stores_of
 from merchants.models import StaffMember, Store
@@ -520,3 +520,34 @@ class ErrorInner(serializers.Serializer):
 
 class ErrorOutput(serializers.Serializer):
     error = ErrorInner()
+
+
+class AlertOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Alert.Kind.choices)
+    kind_display = serializers.CharField(source="get_kind_display")
+    description = serializers.SerializerMethodField(help_text="What was found, in a sentence.")
+    staff = serializers.SerializerMethodField(help_text="The staff member's username (staff alerts).")
+    card_number = serializers.SerializerMethodField(help_text="The card (card_busy_day).")
+    details = serializers.JSONField(help_text="The figures: counts, day, limit, points issued and voided.")
+    created_at = serializers.DateTimeField()
+    acknowledged_by = serializers.SerializerMethodField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+    def get_description(self, alert: Alert) -> str:
+        from loyalty.services.alerts import describe
+
+        return describe(alert)
+
+    def get_staff(self, alert: Alert) -> str | None:
+        return alert.staff.get_username() if alert.staff_id else None
+
+    def get_card_number(self, alert: Alert) -> str | None:
+        return alert.card.card_number if alert.card_id else None
+
+    def get_acknowledged_by(self, alert: Alert) -> str | None:
+        return alert.acknowledged_by.get_username() if alert.acknowledged_by_id else None
+
+
+class AlertsQuery(serializers.Serializer):
+    acknowledged = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Filter by state.")

@@ -6,13 +6,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from loyalty.api.docs import SwaggerDocsView
-from loyalty.api.views import CardViewSet, StaffViewSet, TokenView
+from loyalty.api.views import AlertViewSet, CardViewSet, StaffViewSet, TokenView
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("cards", CardViewSet, basename="card")
 router.register("staff", StaffViewSet, basename="staff")
+router.register("alerts", AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),

@@ -27,7 +27,7 @@ from loyalty.api.parsers import JSONParser
 from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
 from loyalty.api.ratelimits import StaffRateLimit
 from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses
-from loyalty.models import LoyaltyCard
+from loyalty.models import Alert, LoyaltyCard
 from loyalty.selectors import (
     card_by_number,
     card_detail,
@@ -36,6 +36,7 @@ from loyalty.selectors import (
     pos_cards,
     transactions_for_display,
 )
+from loyalty.services.alerts import acknowledge_alert
 from loyalty.services.approvals import verify_approver
 from merchants import login_limits
 from merchants.models import StaffMember, Store
@@ -413,6 +414,53 @@ class StaffViewSet(viewsets.GenericViewSet):
     def check_manager(self, request) -> None:
         if not IsManager().has_permission(request, self):
             raise exceptions.PermissionDenied(IsManager.message, code=IsManager.code)
+
+
+class AlertViewSet(viewsets.GenericViewSet):
+    """The merchant's anomaly alerts, newest first, for managers and owners (cashiers: 403)."""
+
+    permission_classes = [IsMerchantStaff, IsManager]
+    parser_classes = [JSONParser]
+    pagination_class = TransactionsPage
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        return (
+            scoped(Alert, self.request.user)
+            .select_related("staff", "card", "acknowledged_by")
+            .order_by("-created_at", "-id")
+        )
+
+    @extend_schema(
+        summary="Anomaly alerts (manager or owner)",
+        parameters=[s.AlertsQuery],
+        responses={200: s.AlertOutput(many=True), **error_responses(400, 401, 403, 404)},
+        tags=["alerts"],
+    )
+    def list(self, request):
+        query = s.AlertsQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        alerts = self.get_queryset()
+        acknowledged = query.validated_data.get("acknowledged")
+        if acknowledged is not None:
+            alerts = alerts.filter(acknowledged_at__isnull=not acknowledged)
+        page = self.paginate_queryset(alerts)
+        return self.get_paginated_response(s.AlertOutput(page, many=True).data)
+
+    @extend_schema(
+        summary="Acknowledge an alert (manager or owner)",
+        request=None,
+        responses={200: s.AlertOutput, **error_responses(401, 403, 404)},
+        tags=["alerts"],
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        raw = self.kwargs.get("pk", "")
+        alert = self.get_queryset().filter(pk=int(raw)).first() if raw.isdigit() else None
+        if alert is None:
+            raise LoyaltyError("not_found", "No such alert at your merchant.", status=404)
+        alert = acknowledge_alert(alert=alert, by_user=request.user)
+        return Response(s.AlertOutput(self.get_queryset().get(pk=alert.pk)).data)
 
 
 class TokenView(APIView):

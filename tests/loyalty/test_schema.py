@@ -31,6 +31,8 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/staff/me/"),
     ("get", "/api/v1/staff/{id}/tokens/"),
     ("post", "/api/v1/staff/{id}/tokens/revoke/"),
+    ("get", "/api/v1/alerts/"),
+    ("post", "/api/v1/alerts/{id}/acknowledge/"),
 }
 
 
