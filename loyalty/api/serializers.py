@@ -242,6 +242,13 @@ class VoidPointsInput(ApprovalInput):
         return super().validate(attrs)
 
 
+class VoidStampInput(ApprovalInput):
+    transaction_id = StrictIntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="Today's stamp or stamp_redeem transaction of this card."
+    )
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=255)
+
+
 class AdjustInput(MutationInput):
     points_delta = StrictIntegerField(
         required=False,

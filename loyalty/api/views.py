@@ -125,6 +125,7 @@ class CardViewSet(viewsets.GenericViewSet):
         "earn_points": "earn",
         "redeem_points": "redeem",
         "void_points": "void",
+        "void_stamp": "void",
         "adjust": "adjust",
     }
 
@@ -242,6 +243,24 @@ class CardViewSet(viewsets.GenericViewSet):
                 **op.common,
                 earn_transaction_id=op.data.get("transaction_id"),
                 points=op.data.get("points"),
+                reason=op.data["reason"],
+                approver=op.approver,
+            ),
+        )
+
+    @_mutation_schema(
+        s.VoidStampInput,
+        "Void a stamp or a stamp-reward redemption given by mistake",
+        "Today's only (TIME_ZONE), once; a redemption voided by a cashier needs a manager's approval when the "
+        "program has an approval threshold.",
+    )
+    @action(detail=True, methods=["post"], url_path="void-stamp")
+    def void_stamp(self, request, card_number=None):
+        return self._mutate(
+            s.VoidStampInput,
+            lambda op: services.void_stamp(
+                **op.common,
+                transaction_id=op.data["transaction_id"],
                 reason=op.data["reason"],
                 approver=op.approver,
             ),

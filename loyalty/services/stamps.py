@@ -7,8 +7,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import LoyaltyError, conflict
-from loyalty.models import LoyaltyCard, Reward
+from core.errors import LoyaltyError, conflict, invalid
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, Reward
+from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
@@ -20,7 +21,7 @@ from loyalty.services.ledger import (
     save_card,
 )
 from loyalty.services.promotions import applied_promotion, promotion_annotations
-from merchants.models import Store
+from merchants.models import StaffMember, Store
 
 
 def add_stamp(
@@ -141,5 +142,79 @@ def redeem_stamps(
             idempotency_key=idempotency_key,
             reward=reward,
             reason=name,
+            now=now,
+        )
+
+
+def void_stamp(
+    *,
+    card: LoyaltyCard,
+    store: Store | None,
+    staff_user: AbstractBaseUser | None,
+    transaction_id: int,
+    reason: str = "",
+    approver: StaffMember | None = None,
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+) -> LedgerResult:
+    """Undo a stamp or a stamp-reward redemption given by mistake, on the day it was given (TIME_ZONE).
+
+    A stamp takes back the stamps it gave (a promotion's bonus included), refused when the card no
+    longer has them (the reward was redeemed since). A redemption gives its stamps back; when the
+    program has an approval threshold a cashier needs a manager's approval for it, since it hands a
+    whole reward back. Each is voided once; the ledger row points to it.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        card, replay = lock_card(card, idempotency_key, Type.STAMP_VOID, store)
+        if replay:
+            return replay
+        require_stamps(card.program)
+        target = LoyaltyTransaction.objects.filter(
+            pk=transaction_id, card=card, type__in=[Type.STAMP, Type.STAMP_REDEEM]
+        ).first()
+        if target is None:
+            raise invalid("unknown_transaction", "That stamp or stamp reward is not on this card.")
+        if target.reversals.filter(type=Type.STAMP_VOID).exists():
+            raise conflict("already_voided", "That was already voided.")
+        if timezone.localdate(target.created_at) != timezone.localdate(now):
+            raise conflict(
+                "void_window_closed",
+                "Only today's stamps and stamp rewards can be voided; a manager can adjust the card.",
+                day=str(timezone.localdate(target.created_at)),
+            )
+        stamps = -target.stamps_delta  # negative for a stamp (taken back), positive for a redemption
+        approved_by = None
+        if target.type == Type.STAMP:
+            if card.stamp_count + stamps < 0:
+                raise conflict(
+                    "insufficient_stamps",
+                    f"The card has {card.stamp_count} stamps; this stamp gave {-stamps}, already spent.",
+                    stamp_count=card.stamp_count,
+                )
+            card.lifetime_stamps = max(0, card.lifetime_stamps + stamps)
+            default_reason = "Stamp given by mistake"
+        else:
+            threshold = card.program.approval_threshold_points
+            if threshold is not None:
+                # A whole reward handed back: above any threshold (approval_for compares the points).
+                approved_by = approval_for(
+                    program=card.program, points=threshold + 1, staff_user=staff_user, approver=approver
+                )
+            card.rewards_redeemed = max(0, card.rewards_redeemed - 1)
+            default_reason = f"Redemption of {target.reason} undone" if target.reason else "Redemption undone"
+        card.stamp_count += stamps
+        save_card(card, "stamp_count", "lifetime_stamps", "rewards_redeemed")
+        return record(
+            card,
+            Type.STAMP_VOID,
+            stamps_delta=stamps,
+            store=store,
+            staff_user=staff_user,
+            idempotency_key=idempotency_key,
+            related_transaction=target,
+            reason=reason or default_reason,
+            approved_by=approved_by,
             now=now,
         )
