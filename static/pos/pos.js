@@ -440,6 +440,11 @@
         op.body.staff_pin = pin;
       }
       var result = await send(op);
+      if (result === null && QUEUEABLE[op.action]) {
+        // No answer at all: the network is down. Keep it for later, with its key (applied once).
+        await enqueue(op);
+        return;
+      }
       if (isTransient(result)) {
         pending = op;
         showError(
@@ -495,7 +500,18 @@
       body: body,
       key: newKey(), // one key per button press; a retry reuses it
       needsPin: card.program.require_staff_pin,
+      cardNumber: card.card_number,
+      customer: card.customer ? card.customer.name || "" : "",
     };
+    if (!navigator.onLine) {
+      clearMessages();
+      if (!QUEUEABLE[action]) {
+        showError("No network: " + ACTION_NAMES[action] + " needs the network. Stamps and earns are kept and sent when it returns.");
+        return;
+      }
+      // Offline: no PIN is asked (it cannot be checked now); the replay asks for it if the program needs it.
+      return enqueue(op).then(focusScan);
+    }
     setBusy(true);
     clearMessages();
     return runOperation(op).then(
@@ -519,6 +535,159 @@
       setBusy(false);
       focusScan();
     });
+  }
+
+  // --- offline: stamps and earns wait in IndexedDB ---------------------------------------------------
+
+  var QUEUEABLE = { stamp: true, "earn-points": true };
+  var ACTION_NAMES = {
+    stamp: "a stamp",
+    "earn-points": "earning points",
+    "redeem-points": "redeeming a reward",
+    "redeem-stamps": "redeeming a stamp reward",
+    "void-points": "voiding points",
+    "void-stamp": "voiding a stamp",
+    adjust: "an adjustment",
+  };
+  var QUEUE_LIMIT = 50;
+  var replaying = false;
+  var replayPin = null; // the PIN typed once during a replay, kept in memory only
+  var dbPromise = null;
+
+  function openQueue() {
+    if (!dbPromise) {
+      dbPromise = new Promise(function (resolve, reject) {
+        var request = indexedDB.open("pos-offline", 1);
+        request.onupgradeneeded = function () {
+          request.result.createObjectStore("queue", { keyPath: "id", autoIncrement: true });
+        };
+        request.onsuccess = function () {
+          resolve(request.result);
+        };
+        request.onerror = function () {
+          reject(request.error);
+        };
+      });
+    }
+    return dbPromise;
+  }
+
+  function queueRequest(mode, work) {
+    return openQueue().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction("queue", mode);
+        var request = work(tx.objectStore("queue"));
+        tx.oncomplete = function () {
+          resolve(request ? request.result : undefined);
+        };
+        tx.onerror = function () {
+          reject(tx.error);
+        };
+      });
+    });
+  }
+
+  function queuedOperations() {
+    // Keys are increasing numbers: getAll answers in the order the operations were taken.
+    return queueRequest("readonly", function (store) {
+      return store.getAll();
+    });
+  }
+
+  function showPending(count) {
+    var badge = $("offline-pending");
+    badge.textContent = count + " waiting";
+    badge.hidden = count === 0;
+  }
+
+  function refreshPending() {
+    return queuedOperations().then(function (ops) {
+      showPending(ops.length);
+      return ops;
+    });
+  }
+
+  async function enqueue(op) {
+    var ops = await queuedOperations();
+    if (ops.length >= QUEUE_LIMIT) {
+      showError(
+        QUEUE_LIMIT + " operations are already waiting for the network: this one was not kept. " +
+          "Wait for the connection to return."
+      );
+      return;
+    }
+    var body = Object.assign({}, op.body);
+    delete body.staff_pin; // never stored
+    await queueRequest("readwrite", function (store) {
+      return store.add({
+        action: op.action,
+        path: op.path,
+        body: body,
+        key: op.key,
+        cardNumber: op.cardNumber,
+        customer: op.customer,
+        queuedAt: new Date().toISOString(),
+      });
+    });
+    var count = (await refreshPending()).length;
+    showStatus(
+      "No network: " + ACTION_NAMES[op.action] + " for " + (op.customer || op.cardNumber) +
+        " is kept and will be sent when the connection returns (" + count + " waiting)."
+    );
+  }
+
+  function logOutcome(text, refused) {
+    var log = $("offline-log");
+    var item = el("li", text, refused ? "refused" : "done");
+    log.appendChild(item);
+    $("offline-outcomes").hidden = false;
+  }
+
+  async function replayQueue() {
+    if (replaying || busy || !navigator.onLine) return;
+    replaying = true;
+    try {
+      var ops = await refreshPending();
+      for (var i = 0; i < ops.length; i++) {
+        var op = ops[i];
+        var body = Object.assign({}, op.body);
+        if (replayPin) body.staff_pin = replayPin;
+        var result = await api("POST", op.path, body, op.key).catch(function () {
+          return null;
+        });
+        if (isTransient(result) || (result && result.status === 401)) return; // still down: later
+        var code = errorCode(result);
+        if (code === "pin_required" || code === "invalid_pin" || code === "invalid_pin_format") {
+          if (document.querySelector("dialog[open]")) return;
+          replayPin = await askPin((code === "pin_required" ? "" : errorMessage(result) + " ") +
+            "The waiting operations need your PIN.");
+          if (replayPin === null) return;
+          i -= 1; // the same operation again, with the PIN
+          continue;
+        }
+        await queueRequest("readwrite", function (store) {
+          return store.delete(op.id);
+        });
+        var who = (op.customer || op.cardNumber) + ": ";
+        if (result.ok) {
+          logOutcome(who + successText(op.action, result.data), false);
+          if (card && result.data.card.card_number === card.card_number) showCard(result.data.card);
+        } else {
+          logOutcome(who + "refused: " + errorMessage(result), true);
+        }
+        await refreshPending();
+      }
+      replayPin = null;
+    } finally {
+      replaying = false;
+    }
+  }
+
+  function setupOffline() {
+    if (!window.indexedDB) return;
+    refreshPending().then(replayQueue);
+    window.addEventListener("online", replayQueue);
+    setInterval(replayQueue, 5000);
   }
 
   // --- dialogs -----------------------------------------------------------------------------------------
@@ -913,6 +1082,7 @@
     setupVoid();
     setupAdjust();
     setupCamera();
+    setupOffline();
     $("scan-form").addEventListener("submit", function (event) {
       event.preventDefault();
       lookup($("scan-input").value);
