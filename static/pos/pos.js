@@ -483,8 +483,46 @@
     }
   }
 
+  function refusedBeforePin(action, body) {
+    // What the card on screen says it cannot take: said at once, before any PIN is asked.
+    // The server still decides; this only spares the cashier a PIN for a known refusal.
+    var program = card.program;
+    if (action === "stamp" && program.stamp_cooldown_minutes && card.last_stamp_at) {
+      var wait = Date.parse(card.last_stamp_at) + program.stamp_cooldown_minutes * 60000 - Date.now();
+      if (wait > 0) {
+        var minutes = Math.ceil(wait / 60000);
+        return "This card was stamped moments ago; the next stamp is possible in " + plural(minutes, "minute") + ".";
+      }
+    }
+    if (action === "redeem-points" && body.points && card.points_balance < body.points) {
+      return "The card has " + card.points_balance + " points; this needs " + body.points + ".";
+    }
+    if (action === "redeem-stamps") {
+      var ladder = card.stamp_rewards || [];
+      var wanted = body.reward_id === undefined ? null : body.reward_id;
+      var rung = ladder.filter(function (r) { return r.id === wanted; })[0];
+      var cost = rung ? rung.stamps_cost : program.stamps_target;
+      var name = rung ? rung.name : program.stamp_reward_description;
+      if (card.stamp_count < cost) {
+        return "The card has " + card.stamp_count + " of the " + cost + " stamps " + name + " needs.";
+      }
+    }
+    return null;
+  }
+
   function operate(action, body) {
     if (!card || busy) return;
+    if (!navigator.onLine && !QUEUEABLE[action]) {
+      clearMessages();
+      showError("No network: " + ACTION_NAMES[action] + " needs the network. Stamps and earns are kept and sent when it returns.");
+      return;
+    }
+    var refusal = refusedBeforePin(action, body);
+    if (refusal) {
+      clearMessages();
+      showError(refusal);
+      return;
+    }
     var stores = staff.stores.length;
     if (stores > 1) {
       if (!currentStore()) {
@@ -505,10 +543,6 @@
     };
     if (!navigator.onLine) {
       clearMessages();
-      if (!QUEUEABLE[action]) {
-        showError("No network: " + ACTION_NAMES[action] + " needs the network. Stamps and earns are kept and sent when it returns.");
-        return;
-      }
       // Offline: no PIN is asked (it cannot be checked now); the replay asks for it if the program needs it.
       return enqueue(op).then(focusScan);
     }
