@@ -7,6 +7,7 @@ orders) live in loyalty/services/. Outputs describe the contract, not the models
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -123,7 +124,9 @@ class MutationInput(serializers.Serializer):
     def validate_store(self, value: str) -> Store:
         store = stores_of(self.context["staff"]).filter(code=value).first()
         if store is None:
-            raise serializers.ValidationError(f"You do not work at a store with code {value!r}.", code="unknown_store")
+            raise serializers.ValidationError(
+                _("You do not work at a store with code %(code)r.") % {"code": value}, code="unknown_store"
+            )
         return store
 
     def validate(self, attrs):
@@ -133,11 +136,11 @@ class MutationInput(serializers.Serializer):
                 attrs["store"] = stores[0]
             elif not stores:
                 raise serializers.ValidationError(
-                    {"store": ["You are not assigned to any store; ask a manager."]}, code="store_required"
+                    {"store": [_("You are not assigned to any store; ask a manager.")]}, code="store_required"
                 )
             else:
                 raise serializers.ValidationError(
-                    {"store": ["Choose the store you are working at."]}, code="store_required"
+                    {"store": [_("Choose the store you are working at.")]}, code="store_required"
                 )
         return attrs
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
@@ -46,7 +47,7 @@ from merchants.tokens import issue_token, live_tokens, sign_out_device, sign_out
 
 
 def card_not_found() -> LoyaltyError:
-    return LoyaltyError("card_not_found", "No card with this number at your merchant.", status=404)
+    return LoyaltyError("card_not_found", _("No card with this number at your merchant."), status=404)
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,11 @@ class CardViewSet(viewsets.GenericViewSet):
         q = query.validated_data["q"]
         cards = find_cards(request.user, q)
         if not cards:
-            raise LoyaltyError("card_not_found", "No card matches what was scanned or typed.", status=404)
+            raise LoyaltyError("card_not_found", _("No card matches what was scanned or typed."), status=404)
         if len(cards) > 1:
             raise LoyaltyError(
                 "multiple_matches",
-                f"{len(cards)} cards match; pick the customer.",
+                _("%(count)s cards match; pick the customer.") % {"count": len(cards)},
                 status=409,
                 details={"cards": [{"card_number": c.card_number, "name": c.customer.full_name} for c in cards]},
             )

@@ -6,6 +6,7 @@ import math
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError, conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyTransaction, Reward
@@ -48,7 +49,8 @@ def add_stamp(
                 wait = math.ceil((ready_at - now).total_seconds())
                 raise conflict(
                     "cooldown_active",
-                    f"This card was stamped moments ago; the next stamp is possible in {human_wait(wait)}.",
+                    _("This card was stamped moments ago; the next stamp is possible in %(wait)s.")
+                    % {"wait": human_wait(wait)},
                     retry_after_seconds=wait,
                 )
         if program.max_stamps_per_day is not None:
@@ -57,7 +59,7 @@ def add_stamp(
             if stamped_today >= program.max_stamps_per_day:
                 raise conflict(
                     "daily_limit_reached",
-                    f"This card already has {stamped_today} stamps today, the daily maximum.",
+                    _("This card already has %(count)s stamps today, the daily maximum.") % {"count": stamped_today},
                     limit=program.max_stamps_per_day,
                 )
         # The daily cap counts stamp operations, not the bonus stamps a promotion adds to one.
@@ -82,7 +84,7 @@ def add_stamp(
 
 
 def reward_not_found() -> LoyaltyError:
-    return LoyaltyError("reward_not_found", "That reward is not in this card's catalogue.", status=404)
+    return LoyaltyError("reward_not_found", _("That reward is not in this card's catalogue."), status=404)
 
 
 def check_stamps_reward(reward: Reward, program_id: int) -> None:
@@ -124,7 +126,8 @@ def redeem_stamps(
         if card.stamp_count < cost:
             raise conflict(
                 "insufficient_stamps",
-                f"The card has {card.stamp_count} of the {cost} stamps {name} needs.",
+                _("The card has %(count)s of the %(cost)s stamps %(name)s needs.")
+                % {"count": card.stamp_count, "cost": cost, "name": name},
                 stamp_count=card.stamp_count,
                 stamps_target=cost,
             )
@@ -175,13 +178,13 @@ def void_stamp(
             pk=transaction_id, card=card, type__in=[Type.STAMP, Type.STAMP_REDEEM]
         ).first()
         if target is None:
-            raise invalid("unknown_transaction", "That stamp or stamp reward is not on this card.")
+            raise invalid("unknown_transaction", _("That stamp or stamp reward is not on this card."))
         if target.reversals.filter(type=Type.STAMP_VOID).exists():
-            raise conflict("already_voided", "That was already voided.")
+            raise conflict("already_voided", _("That was already voided."))
         if timezone.localdate(target.created_at) != timezone.localdate(now):
             raise conflict(
                 "void_window_closed",
-                "Only today's stamps and stamp rewards can be voided; a manager can adjust the card.",
+                _("Only today's stamps and stamp rewards can be voided; a manager can adjust the card."),
                 day=str(timezone.localdate(target.created_at)),
             )
         stamps = -target.stamps_delta  # negative for a stamp (taken back), positive for a redemption
@@ -190,7 +193,8 @@ def void_stamp(
             if card.stamp_count + stamps < 0:
                 raise conflict(
                     "insufficient_stamps",
-                    f"The card has {card.stamp_count} stamps; this stamp gave {-stamps}, already spent.",
+                    _("The card has %(count)s stamps; this stamp gave %(given)s, already spent.")
+                    % {"count": card.stamp_count, "given": -stamps},
                     stamp_count=card.stamp_count,
                 )
             card.lifetime_stamps = max(0, card.lifetime_stamps + stamps)
