@@ -55,8 +55,25 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  // Texts in the page's language (English or French): Django's JavaScript catalogue at /pos/jsi18n/
+  // (locale/fr/LC_MESSAGES/djangojs.po), loaded before this file; English when it is missing.
+  var _ = window.gettext || function (text) { return text; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) { return String(values[name]); });
+  }
+
+  var WORDS = {
+    point: ["%(n)s point", "%(n)s points"],
+    stamp: ["%(n)s stamp", "%(n)s stamps"],
+    minute: ["%(n)s minute", "%(n)s minutes"],
+    "more stamp": ["%(n)s more stamp", "%(n)s more stamps"],
+  };
+
   function plural(n, word) {
-    return n + " " + word + (Math.abs(n) === 1 ? "" : "s");
+    var forms = WORDS[word];
+    return fmt(ngettext(forms[0], forms[1], Math.abs(n)), { n: n });
   }
 
   function signed(n) {
@@ -88,8 +105,8 @@
 
   function errorMessage(result) {
     if (result && result.data && result.data.error && result.data.error.message) return result.data.error.message;
-    if (result && result.status) return "The server answered with an unexpected error (HTTP " + result.status + ").";
-    return "No answer from the server.";
+    if (result && result.status) return fmt(_("The server answered with an unexpected error (HTTP %(status)s)."), { status: result.status });
+    return _("No answer from the server.");
   }
 
   function errorCode(result) {
@@ -102,7 +119,7 @@
 
   function sessionEnded(result) {
     if (result && result.status === 401) {
-      showError("Your session has ended. Sign in again.");
+      showError(_("Your session has ended. Sign in again."));
       setTimeout(function () {
         window.location.assign("/pos/login/?next=/pos/");
       }, 1500);
@@ -162,10 +179,10 @@
     if (staff.stores.length === 0) {
       select.hidden = true;
       $("store-name").hidden = false;
-      $("store-name").textContent = "No store assigned";
+      $("store-name").textContent = _("No store assigned");
       return;
     }
-    select.appendChild(el("option", "Choose your store\u2026")).value = "";
+    select.appendChild(el("option", _("Choose your store\u2026"))).value = "";
     staff.stores.forEach(function (store) {
       var option = el("option", store.name);
       option.value = store.code;
@@ -214,7 +231,7 @@
         }
       })
       .catch(function () {
-        showError("No answer from the server. Check the connection and scan again.");
+        showError(_("No answer from the server. Check the connection and scan again."));
       })
       .then(function () {
         setBusy(false);
@@ -233,7 +250,7 @@
         } else showError(errorMessage(result));
       })
       .catch(function () {
-        showError("No answer from the server. Check the connection and try again.");
+        showError(_("No answer from the server. Check the connection and try again."));
       })
       .then(function () {
         setBusy(false);
@@ -298,9 +315,9 @@
     REDEEMING.forEach(function (id) { $(id).classList.toggle("not-here", !redeems); });
     var notice = $("participation");
     var text = "";
-    if (!earns && !redeems) text = store.name + " does not take part in the loyalty program: no stamps, points or rewards here.";
-    else if (!earns) text = store.name + " does not give stamps or points at the moment (rewards can still be redeemed).";
-    else if (!redeems) text = store.name + " does not redeem rewards at the moment (stamps and points still work).";
+    if (!earns && !redeems) text = fmt(_("%(store)s does not take part in the loyalty program: no stamps, points or rewards here."), { store: store.name });
+    else if (!earns) text = fmt(_("%(store)s does not give stamps or points at the moment (rewards can still be redeemed)."), { store: store.name });
+    else if (!redeems) text = fmt(_("%(store)s does not redeem rewards at the moment (stamps and points still work)."), { store: store.name });
     notice.textContent = text;
     notice.hidden = !text;
     applyParticipation();
@@ -334,9 +351,9 @@
     var next = ladder.filter(function (rung) { return !rung.available; })[0];
     var parts = [];
     if (ready.length) {
-      parts.push("Reward available: " + ready.map(function (rung) { return rung.name; }).join(", "));
+      parts.push(_("Reward available:") + " " + ready.map(function (rung) { return rung.name; }).join(", "));
     }
-    if (next) parts.push(plural(next.stamps_cost - data.stamp_count, "more stamp") + " until: " + next.name);
+    if (next) parts.push(fmt(_("%(more)s until: %(reward)s"), { more: plural(next.stamps_cost - data.stamp_count, "more stamp"), reward: next.name }));
     $("stamp-hint").textContent = parts.join(" \u00b7 ");
     $("stamp-hint").className = ready.length ? "hint reward-ready" : "hint";
   }
@@ -349,7 +366,7 @@
     data.rewards_affordable.forEach(function (reward) {
       list.appendChild(el("li", reward.name + " \u2014 " + plural(reward.points_cost, "point")));
     });
-    if (!data.rewards_affordable.length) list.appendChild(el("li", "None yet", "muted"));
+    if (!data.rewards_affordable.length) list.appendChild(el("li", _("None yet"), "muted"));
   }
 
   function renderTransactions(rows) {
@@ -371,7 +388,7 @@
     });
     if (!rows.length) {
       var empty = el("tr");
-      var cell = el("td", "No transactions yet.", "muted");
+      var cell = el("td", _("No transactions yet."), "muted");
       cell.colSpan = 6;
       empty.appendChild(cell);
       body.appendChild(empty);
@@ -385,27 +402,38 @@
     var t = data.transaction;
     switch (action) {
       case "stamp":
-        return (t.promotion ? plural(t.stamps_delta, "stamp") + " added (" + t.promotion.name + ")" : "Stamp added") +
-          ": " + c.stamp_count + " of " + c.program.stamps_target + "." +
-          ((c.stamp_rewards || []).some(function (rung) { return rung.available; }) ? " Reward available!" : "");
+        return fmt(t.promotion ? _("%(added)s (%(promotion)s): %(count)s of %(target)s.") : _("Stamp added: %(count)s of %(target)s."), {
+          added: plural(t.stamps_delta, "stamp"),
+          promotion: t.promotion ? t.promotion.name : "",
+          count: c.stamp_count,
+          target: c.program.stamps_target,
+        }) + ((c.stamp_rewards || []).some(function (rung) { return rung.available; }) ? " " + _("Reward available!") : "");
       case "redeem-stamps":
-        return "Stamp reward redeemed: " + (t.reward_name || c.program.stamp_reward_description) + " (" +
-          plural(-t.stamps_delta, "stamp") + ").";
+        return fmt(_("Stamp reward redeemed: %(reward)s (%(stamps)s)."), {
+          reward: t.reward_name || c.program.stamp_reward_description,
+          stamps: plural(-t.stamps_delta, "stamp"),
+        });
       case "earn-points":
         var why = [];
         if (t.promotion) why.push(t.promotion.name);
         if (t.points_multiplier && Number(t.points_multiplier) !== 1) {
-          why.push("\u00d7" + Number(t.points_multiplier) + " on " + plural(t.base_points, "point"));
+          why.push(fmt(_("\u00d7%(multiplier)s on %(points)s"), { multiplier: Number(t.points_multiplier), points: plural(t.base_points, "point") }));
         }
-        return plural(t.points_delta, "point") + " earned" + (why.length ? " (" + why.join(", ") + ")" : "") +
-          ". Balance: " + plural(c.points_balance, "point") + ".";
+        return fmt(_("%(points)s earned%(why)s. Balance: %(balance)s."), {
+          points: plural(t.points_delta, "point"),
+          why: why.length ? " (" + why.join(", ") + ")" : "",
+          balance: plural(c.points_balance, "point"),
+        });
       case "redeem-points":
-        return (t.reward_name ? t.reward_name + " redeemed" : "Points redeemed") + ": " +
-          plural(-t.points_delta, "point") + ". Balance: " + plural(c.points_balance, "point") + ".";
+        return fmt(t.reward_name ? _("%(reward)s redeemed: %(points)s. Balance: %(balance)s.") : _("Points redeemed: %(points)s. Balance: %(balance)s."), {
+          reward: t.reward_name,
+          points: plural(-t.points_delta, "point"),
+          balance: plural(c.points_balance, "point"),
+        });
       case "void-points":
-        return plural(-t.points_delta, "point") + " voided. Balance: " + plural(c.points_balance, "point") + ".";
+        return fmt(_("%(points)s voided. Balance: %(balance)s."), { points: plural(-t.points_delta, "point"), balance: plural(c.points_balance, "point") });
       default:
-        return "Balance adjusted: " + plural(c.points_balance, "point") + ", " + plural(c.stamp_count, "stamp") + ".";
+        return fmt(_("Balance adjusted: %(points)s, %(stamps)s."), { points: plural(c.points_balance, "point"), stamps: plural(c.stamp_count, "stamp") });
     }
   }
 
@@ -434,7 +462,7 @@
       if (op.needsPin && !("staff_pin" in op.body)) {
         var pin = await askPin(pinMessage);
         if (pin === null) {
-          showStatus("Cancelled; nothing was changed.");
+          showStatus(_("Cancelled; nothing was changed."));
           return;
         }
         op.body.staff_pin = pin;
@@ -448,8 +476,8 @@
       if (isTransient(result)) {
         pending = op;
         showError(
-          (result && result.data && result.data.error ? errorMessage(result) + " " : "No answer from the server. ") +
-            "Tap Retry to send the same operation again (it will not be applied twice).",
+          (result && result.data && result.data.error ? errorMessage(result) : _("No answer from the server.")) + " " +
+            _("Tap Retry to send the same operation again (it will not be applied twice)."),
           true
         );
         return;
@@ -466,7 +494,7 @@
         // A manager approves on this screen; the retry keeps the same Idempotency-Key.
         var approval = await askApproval(errorMessage(result), op.body.approver || "");
         if (approval === null) {
-          showStatus("Cancelled; nothing was changed.");
+          showStatus(_("Cancelled; nothing was changed."));
           return;
         }
         op.body.approver = approval.approver;
@@ -491,11 +519,11 @@
       var wait = Date.parse(card.last_stamp_at) + program.stamp_cooldown_minutes * 60000 - Date.now();
       if (wait > 0) {
         var minutes = Math.ceil(wait / 60000);
-        return "This card was stamped moments ago; the next stamp is possible in " + plural(minutes, "minute") + ".";
+        return fmt(_("This card was stamped moments ago; the next stamp is possible in %(wait)s."), { wait: plural(minutes, "minute") });
       }
     }
     if (action === "redeem-points" && body.points && card.points_balance < body.points) {
-      return "The card has " + card.points_balance + " points; this needs " + body.points + ".";
+      return fmt(_("The card has %(balance)s points; this needs %(points)s."), { balance: card.points_balance, points: body.points });
     }
     if (action === "redeem-stamps") {
       var ladder = card.stamp_rewards || [];
@@ -504,7 +532,7 @@
       var cost = rung ? rung.stamps_cost : program.stamps_target;
       var name = rung ? rung.name : program.stamp_reward_description;
       if (card.stamp_count < cost) {
-        return "The card has " + card.stamp_count + " of the " + cost + " stamps " + name + " needs.";
+        return fmt(_("The card has %(count)s of the %(cost)s stamps %(name)s needs."), { count: card.stamp_count, cost: cost, name: name });
       }
     }
     return null;
@@ -514,7 +542,7 @@
     if (!card || busy) return;
     if (!navigator.onLine && !QUEUEABLE[action]) {
       clearMessages();
-      showError("No network: " + ACTION_NAMES[action] + " needs the network. Stamps and earns are kept and sent when it returns.");
+      showError(fmt(_("No network: %(operation)s needs the network. Stamps and earns are kept and sent when it returns."), { operation: _(ACTION_NAMES[action]) }));
       return;
     }
     var refusal = refusedBeforePin(action, body);
@@ -526,7 +554,7 @@
     var stores = staff.stores.length;
     if (stores > 1) {
       if (!currentStore()) {
-        showError("Choose the store you are working at first.");
+        showError(_("Choose the store you are working at first."));
         $("store-select").focus();
         return;
       }
@@ -555,7 +583,7 @@
       },
       function () {
         setBusy(false);
-        showError("Something went wrong on this page. Reload it and try again.");
+        showError(_("Something went wrong on this page. Reload it and try again."));
       }
     );
   }
@@ -630,7 +658,7 @@
 
   function showPending(count) {
     var badge = $("offline-pending");
-    badge.textContent = count + " waiting";
+    badge.textContent = fmt(_("%(count)s waiting"), { count: count });
     badge.hidden = count === 0;
   }
 
@@ -645,8 +673,9 @@
     var ops = await queuedOperations();
     if (ops.length >= QUEUE_LIMIT) {
       showError(
-        QUEUE_LIMIT + " operations are already waiting for the network: this one was not kept. " +
-          "Wait for the connection to return."
+        fmt(_("%(limit)s operations are already waiting for the network: this one was not kept. Wait for the connection to return."), {
+          limit: QUEUE_LIMIT,
+        })
       );
       return;
     }
@@ -665,8 +694,11 @@
     });
     var count = (await refreshPending()).length;
     showStatus(
-      "No network: " + ACTION_NAMES[op.action] + " for " + (op.customer || op.cardNumber) +
-        " is kept and will be sent when the connection returns (" + count + " waiting)."
+      fmt(_("No network: %(operation)s for %(customer)s is kept and will be sent when the connection returns (%(count)s waiting)."), {
+        operation: _(ACTION_NAMES[op.action]),
+        customer: op.customer || op.cardNumber,
+        count: count,
+      })
     );
   }
 
@@ -694,7 +726,7 @@
         if (code === "pin_required" || code === "invalid_pin" || code === "invalid_pin_format") {
           if (document.querySelector("dialog[open]")) return;
           replayPin = await askPin((code === "pin_required" ? "" : errorMessage(result) + " ") +
-            "The waiting operations need your PIN.");
+            _("The waiting operations need your PIN."));
           if (replayPin === null) return;
           i -= 1; // the same operation again, with the PIN
           continue;
@@ -707,7 +739,7 @@
           logOutcome(who + successText(op.action, result.data), false);
           if (card && result.data.card.card_number === card.card_number) showCard(result.data.card);
         } else {
-          logOutcome(who + "refused: " + errorMessage(result), true);
+          logOutcome(who + _("refused:") + " " + errorMessage(result), true);
         }
         await refreshPending();
       }
@@ -754,7 +786,7 @@
       function onSubmit(event) {
         event.preventDefault();
         if (!/^\d{4,6}$/.test(input.value)) {
-          $("pin-error").textContent = "A PIN is 4 to 6 digits.";
+          $("pin-error").textContent = _("A PIN is 4 to 6 digits.");
           input.focus();
           return;
         }
@@ -787,12 +819,12 @@
       function onSubmit(event) {
         event.preventDefault();
         if (!name.value.trim()) {
-          $("approval-error").textContent = "Type the manager's username.";
+          $("approval-error").textContent = _("Type the manager's username.");
           name.focus();
           return;
         }
         if (!/^\d{4,6}$/.test(pin.value)) {
-          $("approval-error").textContent = "A PIN is 4 to 6 digits.";
+          $("approval-error").textContent = _("A PIN is 4 to 6 digits.");
           pin.focus();
           return;
         }
@@ -856,7 +888,7 @@
       event.preventDefault();
       var value = amount.value.trim().replace(",", ".");
       if (!/^\d+(\.\d{1,2})?$/.test(value) || parseFloat(value) <= 0) {
-        $("earn-error").textContent = "Type the purchase amount, like 12.50.";
+        $("earn-error").textContent = _("Type the purchase amount, like 12.50.");
         amount.focus();
         return;
       }
@@ -889,7 +921,7 @@
       event.preventDefault();
       var points = wholeNumber($("redeem-points").value, false);
       if (!points) {
-        $("redeem-error").textContent = "Pick a reward, or type a whole number of points.";
+        $("redeem-error").textContent = _("Pick a reward, or type a whole number of points.");
         return;
       }
       closeDialog($("redeem-dialog"));
@@ -910,7 +942,7 @@
       list.replaceChildren();
       ladder.forEach(function (rung) {
         var label = rung.name + " \u2014 " + plural(rung.stamps_cost, "stamp") +
-          (rung.available ? "" : " (" + plural(rung.stamps_cost - card.stamp_count, "more stamp") + " needed)");
+          (rung.available ? "" : " (" + fmt(_("%(more)s needed"), { more: plural(rung.stamps_cost - card.stamp_count, "more stamp") }) + ")");
         var button = el("button", label, "big choice");
         button.type = "button";
         button.disabled = !rung.available;
@@ -936,7 +968,7 @@
       });
       earns.forEach(function (row) {
         var when = new Date(row.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-        var label = when + " \u00b7 " + (row.order_reference ? "order " + row.order_reference + " \u00b7 " : "") +
+        var label = when + " \u00b7 " + (row.order_reference ? fmt(_("order %(order)s"), { order: row.order_reference }) + " \u00b7 " : "") +
           (row.purchase_amount ? "\u20ac" + row.purchase_amount + " \u00b7 " : "") + plural(row.points_voidable, "point");
         var button = el("button", label, "big choice");
         button.type = "button";
@@ -958,7 +990,7 @@
       var points = wholeNumber($("void-points").value, false);
       var reason = $("void-reason").value.trim();
       if (!points || !reason) {
-        $("void-error").textContent = "Choose a purchase above, or type a whole number of points and a reason.";
+        $("void-error").textContent = _("Choose a purchase above, or type a whole number of points and a reason.");
         return;
       }
       closeDialog($("void-dialog"));
@@ -984,15 +1016,15 @@
       var stamps = stampsText ? wholeNumber(stampsText, true) : 0;
       var reason = $("adjust-reason").value.trim();
       if (points === null || stamps === null) {
-        $("adjust-error").textContent = "Points and stamps are whole numbers, like 10 or -5.";
+        $("adjust-error").textContent = _("Points and stamps are whole numbers, like 10 or -5.");
         return;
       }
       if (!points && !stamps) {
-        $("adjust-error").textContent = "Change the points, the stamps or both.";
+        $("adjust-error").textContent = _("Change the points, the stamps or both.");
         return;
       }
       if (!reason) {
-        $("adjust-error").textContent = "Say why (the reason is kept in the ledger).";
+        $("adjust-error").textContent = _("Say why (the reason is kept in the ledger).");
         $("adjust-reason").focus();
         return;
       }
@@ -1100,7 +1132,7 @@
           starting = false;
           stop();
           closeDialog(dialog);
-          showError("The camera is not available. Use the scanner or type the card number.");
+          showError(_("The camera is not available. Use the scanner or type the card number."));
         });
     });
   }
