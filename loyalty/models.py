@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
 from merchants.models import Merchant, Store
@@ -480,17 +481,17 @@ class LoyaltyTransaction(models.Model):
     """One row of the append-only ledger; balances equal the sum of a card's deltas."""
 
     class Type(models.TextChoices):
-        WELCOME_BONUS = "welcome_bonus", "Welcome bonus"
-        STAMP = "stamp", "Stamp"
-        STAMP_REDEEM = "stamp_redeem", "Stamp reward redeemed"
-        STAMP_VOID = "stamp_void", "Stamp voided"
-        STAMPS_ADJUST = "stamps_adjust", "Stamps adjusted"
-        POINTS_EARN = "points_earn", "Points earned"
-        POINTS_REDEEM = "points_redeem", "Points redeemed"
-        POINTS_VOID = "points_void", "Points voided"
-        POINTS_ADJUST = "points_adjust", "Points adjusted"
-        POINTS_EXPIRE = "points_expire", "Points expired"
-        BIRTHDAY_BONUS = "birthday_bonus", "Birthday bonus"
+        WELCOME_BONUS = "welcome_bonus", _("Welcome bonus")
+        STAMP = "stamp", _("Stamp")
+        STAMP_REDEEM = "stamp_redeem", _("Stamp reward redeemed")
+        STAMP_VOID = "stamp_void", _("Stamp voided")
+        STAMPS_ADJUST = "stamps_adjust", _("Stamps adjusted")
+        POINTS_EARN = "points_earn", _("Points earned")
+        POINTS_REDEEM = "points_redeem", _("Points redeemed")
+        POINTS_VOID = "points_void", _("Points voided")
+        POINTS_ADJUST = "points_adjust", _("Points adjusted")
+        POINTS_EXPIRE = "points_expire", _("Points expired")
+        BIRTHDAY_BONUS = "birthday_bonus", _("Birthday bonus")
 
     card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 def phone_region(value: str) -> None:
@@ -72,9 +73,9 @@ class Store(models.Model):
 
 class StaffMember(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        MANAGER = "manager", "Manager"
-        CASHIER = "cashier", "Cashier"
+        OWNER = "owner", _("Owner")
+        MANAGER = "manager", _("Manager")
+        CASHIER = "cashier", _("Cashier")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_member")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="staff")

@@ -377,7 +377,7 @@
       tr.appendChild(el("td", new Date(row.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })));
       var what = row.type_display;
       if (row.reward_name) what += ": " + row.reward_name;
-      else if (row.order_reference) what += " (order " + row.order_reference + ")";
+      else if (row.order_reference) what += " (" + fmt(_("order %(order)s"), { order: row.order_reference }) + ")";
       else if (row.reason && row.type !== "stamp_redeem") what += " (" + row.reason + ")";
       tr.appendChild(el("td", what));
       tr.appendChild(el("td", signed(row.stamps_delta), "num"));

@@ -42,6 +42,8 @@ def test_the_till_in_french(browser, live_server, request):
         if attempt == 0:
             status(page).get_by_text("12 points gagnés. Solde : 12 points.").wait_for(timeout=TIMEOUT)
     page.locator("#error").get_by_text("La commande T-1 a déjà rapporté des points.").wait_for(timeout=TIMEOUT)
+    assert "Points gagnés (commande T-1)" in page.locator("#transactions-body tr").nth(0).text_content()
+    assert "Caissier" in page.locator(".topbar .who").text_content()
     screenshot(page, request, "french-1024x768")
 
     # Every action button in view, in French too.
