@@ -23,7 +23,7 @@ def test_the_till_in_french(browser, live_server, request):
     page.locator(".language").get_by_role("button", name="OK").click()
     page.locator("html[lang=fr]").wait_for(state="attached", timeout=TIMEOUT)
     assert page.locator("#btn-stamp").text_content() == "Ajouter un tampon"
-    assert page.locator(".topbar").get_by_text("Rue principale").is_visible()
+    page.locator(".topbar").get_by_text("Rue principale").wait_for(state="visible", timeout=TIMEOUT)
 
     field = page.get_by_label("Scannez la carte, ou saisissez un numéro de carte, un e-mail ou un téléphone")
     field.fill(card.card_number)

@@ -22,7 +22,9 @@ def test_every_action_is_in_view_at_1024x768_and_no_pin_for_a_known_refusal(brow
 
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     sign_in(page, live_server, manager.user.username)
-    assert page.locator(".topbar").get_by_text("Main street").is_visible()  # the store's name, not "main"
+    page.locator(".topbar").get_by_text("Main street").wait_for(
+        state="visible", timeout=TIMEOUT
+    )  # its name, not "main"
     scan(page, card.card_number)
     page.locator("#customer-name").wait_for(state="visible", timeout=TIMEOUT)
     page.get_by_role("button", name="Add stamp").click()
