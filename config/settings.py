@@ -288,6 +288,9 @@ if _retention and not (_retention.isdigit() and int(_retention) >= 30):
     raise ImproperlyConfigured("LOYALTY_RETENTION_DAYS must be a whole number of days, at least 30 (or unset).")
 LOYALTY_RETENTION_DAYS = int(_retention) if _retention else None
 LOYALTY_RETENTION_HOUR = int(os.environ.get("LOYALTY_RETENTION_HOUR", "4"))
+# Anomaly alerts (loyalty/services/alerts.py): a card with more stamps and earns than this in a day.
+LOYALTY_ALERT_CARD_OPS_PER_DAY = int(os.environ.get("LOYALTY_ALERT_CARD_OPS_PER_DAY", "5"))
+LOYALTY_ALERT_HOUR = int(os.environ.get("LOYALTY_ALERT_HOUR", "2"))
 
 # --- Wallets ------------------------------------------------------------------------
 LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON = env_optional("LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON")
@@ -370,6 +373,10 @@ CELERY_BEAT_SCHEDULE = {
     "send-expiry-reminders-daily": {
         "task": "loyalty.tasks.send_expiry_reminders",
         "schedule": crontab(hour=LOYALTY_REMINDER_HOUR, minute=0),
+    },
+    "detect-anomalies-nightly": {
+        "task": "loyalty.tasks.detect_anomalies",
+        "schedule": crontab(hour=LOYALTY_ALERT_HOUR, minute=15),
     },
     "review-tiers-nightly": {
         "task": "loyalty.tasks.review_tiers",

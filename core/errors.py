@@ -26,7 +26,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_STORE = "unknown_store", 400, "no store with this code where you work"
     STORE_REQUIRED = "store_required", 400, "choose the store you are working at"
     UNKNOWN_REWARD = "unknown_reward", 400, "no such active reward in the program"
-    UNKNOWN_TRANSACTION = "unknown_transaction", 400, "no such earn on this card to void"
+    UNKNOWN_TRANSACTION = "unknown_transaction", 400, "no such earn, stamp or stamp redemption on this card to void"
     REASON_REQUIRED = "reason_required", 400, "a reason is required for this operation"
     INVALID_AMOUNT = "invalid_amount", 400, "the purchase amount is not a positive amount in cents"
     INVALID_POINTS = "invalid_points", 400, "the points are not a positive whole number within limits"
@@ -54,6 +54,11 @@ class ErrorCode(StrEnum):
     MERCHANT_INACTIVE = "merchant_inactive", 403, "the merchant is switched off"
     INVALID_PIN = "invalid_pin", 403, "wrong PIN; `details.attempts_left`"
     PIN_NOT_SET = "pin_not_set", 403, "no PIN yet; a manager sets one"
+    APPROVAL_REQUIRED = (
+        "approval_required",
+        403,
+        "above the program's approval threshold a cashier needs a manager's `approver` and `approver_pin`",
+    )
     CANNOT_UNLOCK_OWN_PIN = "cannot_unlock_own_pin", 403, "nobody lifts their own PIN lockout"
     # 404
     NOT_FOUND = "not_found", 404, "no such page or object"
@@ -82,7 +87,8 @@ class ErrorCode(StrEnum):
     CARD_EXISTS = "card_exists", 409, "the customer already has a card here"
     DUPLICATE_ORDER = "duplicate_order", 409, "this order reference already earned points"
     BELOW_MIN_PURCHASE = "below_min_purchase", 409, "the purchase is below the program's minimum"
-    ALREADY_VOIDED = "already_voided", 409, "that earn was voided already"
+    ALREADY_VOIDED = "already_voided", 409, "that earn, stamp or redemption was voided already"
+    VOID_WINDOW_CLOSED = "void_window_closed", 409, "a stamp or stamp redemption can be voided only on its day"
     STAMPS_NOT_ENABLED = "stamps_not_enabled", 409, "the program has no stamps"
     POINTS_NOT_ENABLED = "points_not_enabled", 409, "the program has no points"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict", 409, "the Idempotency-Key was used for another request"

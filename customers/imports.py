@@ -35,6 +35,7 @@ from django.utils import timezone
 from customers.birth_dates import MAX_AGE_YEARS, oldest_birth_date, parse_birth_date
 from customers.forms import NAME_MAX_LENGTH, PHONE_MAX_DIGITS, PHONE_MIN_DIGITS, normalize_phone
 from customers.models import Customer
+from customers.phones import stored_phone
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, generate_card_number
 from loyalty.selectors import normalize_card_number
 from loyalty.services.ledger import MAX_POINTS_PER_OPERATION
@@ -362,7 +363,8 @@ def check_row(line: int, values: dict[str, str], rules: Rules) -> tuple[Member |
     phone = values.get("phone", "").strip()
     if phone:
         try:
-            member.phone = normalize_phone(phone)
+            # Stored as enrollment stores it: E.164 with the merchant's country, so the till finds it.
+            member.phone = stored_phone(normalize_phone(phone), rules.program.merchant.country)
         except ValueError:
             problems.append(
                 Problem(

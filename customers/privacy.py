@@ -129,6 +129,7 @@ NOT_EXPORTED: dict[type[Model], dict[str, str]] = {
         "card": "the row is exported under its card",
         "merchant": "given once at the top",
         "staff_user": "a staff member's account, not the customer's data",
+        "approved_by": "the approving manager's account, not the customer's data",
         "idempotency_key": "the till's technical retry key",
     },
     AppleDeviceRegistration: {"card": "exported under its card"},
@@ -151,6 +152,7 @@ NOT_EXPORTED: dict[type[Model], dict[str, str]] = {
 # Models that point at a customer or a card and hold nothing about the person.
 NOT_EXPORTED_MODELS: dict[str, str] = {
     "wallet.WalletUpdate": "the queue of pass refreshes to send: a card id and delivery times",
+    "loyalty.Alert": "the merchant's anomaly alerts about till operations (staff checks); the operations themselves are in the exported ledger",
 }
 
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from core.errors import LoyaltyError, conflict
 from customers.emails import queue_customer_email
 from customers.models import Customer
+from customers.phones import stored_phone
 from loyalty import services as loyalty_services
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from merchants.models import Merchant, Store
@@ -63,7 +64,7 @@ def enroll_customer(
                         first_name=first_name.strip(),
                         last_name=last_name.strip(),
                         email=email,
-                        phone=phone,
+                        phone=stored_phone(phone, merchant.country),
                         birth_date=birth_date,
                         terms_accepted_at=timezone.now(),
                         marketing_opt_in=marketing_opt_in,
@@ -125,7 +126,7 @@ def update_customer(
         "first_name": first_name.strip(),
         "last_name": last_name.strip(),
         "email": email.strip().lower(),
-        "phone": phone.strip(),
+        "phone": stored_phone(phone, customer.merchant.country),
         "birth_date": birth_date,
         "marketing_opt_in": marketing_opt_in,
         "preferred_language": preferred_language,

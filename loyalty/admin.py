@@ -11,7 +11,8 @@ from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError
 from loyalty import services
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Promotion, Reward, Tier
+from loyalty.models import Alert, LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Promotion, Reward, Tier
+from loyalty.services.alerts import acknowledge_alert, describe
 from merchants.admin_filters import titled
 from merchants.admin_scoping import MerchantScopedAdmin, ReadOnlyScopedAdmin, ScopedTabularInline
 
@@ -56,7 +57,7 @@ class LoyaltyProgramAdmin(MerchantScopedAdmin):
     list_select_related = ["merchant"]
     inlines = [RewardInline, TierInline]
     fieldsets = [
-        (None, {"fields": ["merchant", "name", "kind", "is_active", "require_staff_pin"]}),
+        (None, {"fields": ["merchant", "name", "kind", "is_active", "require_staff_pin", "approval_threshold_points"]}),
         (
             "Stamps",
             {
@@ -589,6 +590,7 @@ class LoyaltyTransactionAdmin(ReadOnlyScopedAdmin):
         "order_reference",
         "store",
         "staff_user",
+        "approved_by",
     ]
     list_filter = [titled("type", _("operation")), titled("store", _("store")), titled("created_at", _("date"))]
 
@@ -606,6 +608,47 @@ class LoyaltyTransactionAdmin(ReadOnlyScopedAdmin):
         "reason",
         "idempotency_key",
     ]
-    list_select_related = ["card", "store", "staff_user"]
+    list_select_related = ["card", "store", "staff_user", "approved_by"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+class AcknowledgedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "acknowledged"
+
+    def lookups(self, request, model_admin):
+        return [("no", "To look at"), ("yes", "Acknowledged")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("no", "yes"):
+            return queryset.filter(acknowledged_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyScopedAdmin):
+    """Owners and managers see their merchant's alerts and acknowledge them (loyalty/services/alerts.py)."""
+
+    list_display = ["created_at", "kind", "what", "acknowledged_by", "acknowledged_at"]
+    list_filter = [AcknowledgedFilter, "kind", "created_at"]
+    list_select_related = ["card", "staff", "acknowledged_by"]
+    search_fields = ["card__card_number", "staff__username"]
+    date_hierarchy = "created_at"
+    actions = ["acknowledge"]
+
+    @admin.display(description="what was found")
+    def what(self, alert: Alert) -> str:
+        return describe(alert)
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset):
+        count = 0
+        for alert in queryset.filter(acknowledged_at__isnull=True):
+            try:
+                acknowledge_alert(alert=alert, by_user=request.user)
+            except LoyaltyError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return
+            count += 1
+        self.message_user(request, f"Acknowledged {count} alert(s).", messages.SUCCESS)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
 from merchants.models import Merchant, Store
@@ -72,6 +73,12 @@ class LoyaltyProgram(models.Model):
         default=Decimal("0.01"),
         validators=[MinValueValidator(0)],
         help_text="What one point is worth to you, in euros: the value of the points you owe (insights, liability).",
+    )
+    approval_threshold_points = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A cashier's redemption or void of more points than this needs a manager's name and PIN; "
+        "empty = never.",
     )
 
     # Customer engagement.
@@ -495,20 +502,20 @@ class LoyaltyTransaction(models.Model):
     """One row of the append-only ledger; balances equal the sum of a card's deltas."""
 
     class Type(models.TextChoices):
-        WELCOME_BONUS = "welcome_bonus", "Welcome bonus"
-        STAMP = "stamp", "Stamp"
-        STAMP_REDEEM = "stamp_redeem", "Stamp reward redeemed"
-        STAMP_VOID = "stamp_void", "Stamp voided"
-        STAMPS_ADJUST = "stamps_adjust", "Stamps adjusted"
-        POINTS_EARN = "points_earn", "Points earned"
-        POINTS_REDEEM = "points_redeem", "Points redeemed"
-        POINTS_VOID = "points_void", "Points voided"
-        POINTS_ADJUST = "points_adjust", "Points adjusted"
-        POINTS_EXPIRE = "points_expire", "Points expired"
-        BIRTHDAY_BONUS = "birthday_bonus", "Birthday bonus"
+        WELCOME_BONUS = "welcome_bonus", _("Welcome bonus")
+        STAMP = "stamp", _("Stamp")
+        STAMP_REDEEM = "stamp_redeem", _("Stamp reward redeemed")
+        STAMP_VOID = "stamp_void", _("Stamp voided")
+        STAMPS_ADJUST = "stamps_adjust", _("Stamps adjusted")
+        POINTS_EARN = "points_earn", _("Points earned")
+        POINTS_REDEEM = "points_redeem", _("Points redeemed")
+        POINTS_VOID = "points_void", _("Points voided")
+        POINTS_ADJUST = "points_adjust", _("Points adjusted")
+        POINTS_EXPIRE = "points_expire", _("Points expired")
+        BIRTHDAY_BONUS = "birthday_bonus", _("Birthday bonus")
         # Opening balances brought over from a merchant's former cards (customers/imports.py).
-        POINTS_IMPORT = "points_import", "Points imported"
-        STAMPS_IMPORT = "stamps_import", "Stamps imported"
+        POINTS_IMPORT = "points_import", _("Points imported")
+        STAMPS_IMPORT = "stamps_import", _("Stamps imported")
 
     card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")
@@ -528,6 +535,10 @@ class LoyaltyTransaction(models.Model):
     idempotency_key = models.CharField(max_length=100, blank=True)
     related_transaction = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
+    )
+    # The manager or owner who approved a cashier's redemption or void above the program's threshold.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # What a promotion or tier changed (earns and stamps): the promotion that applied, the amount
     # the rules alone gave (floor(amount x points_per_euro) points; 1 stamp) and the multiplier
@@ -649,3 +660,44 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} points of card {self.card_id} expire on {self.expires_on}"
+
+
+class Alert(models.Model):
+    """An anomaly the nightly detection found (loyalty/services/alerts.py), for owners and managers.
+
+    ``fact_key`` names the fact (the card and day, the staff member and day); it is unique per
+    merchant, so a rerun of the detection never raises the same alert twice.
+    """
+
+    class Kind(models.TextChoices):
+        CARD_BUSY_DAY = "card_busy_day", "A card with many stamps and earns in a day"
+        STAFF_VOID_RATIO = "staff_void_ratio", "A staff member voiding much of what they issued"
+        STAFF_ADJUSTMENTS = "staff_adjustments", "Many adjustments by one person in a day"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    card = models.ForeignKey(LoyaltyCard, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
+    details = models.JSONField(default=dict, blank=True)
+    fact_key = models.CharField(max_length=120, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "fact_key"], name="alert_fact_once_per_merchant"),
+        ]
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="alert_merchant_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d})"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None

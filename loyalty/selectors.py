@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Replace
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from customers.phones import DEFAULT_COUNTRY, to_e164
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
-from merchants.selectors import scoped
+from merchants.selectors import scoped, staff_member_for
 
 
 def _ledger_sum(field: str) -> Coalesce:
@@ -87,29 +88,32 @@ def find_cards(user: AbstractBaseUser | None, q: str) -> list[LoyaltyCard]:
     """Cards matching what the cashier scanned or typed, in one query.
 
     ``q`` is the QR code data (or the card page URL a QR may carry), a card number with or
-    without dashes, an email (case-insensitive) or a phone number (spaces, dots and dashes
-    ignored). A phone several customers share gives several cards.
+    without dashes, an email (any case: emails are stored lower-cased) or a phone number as
+    people say it (``06 12 34 56 78`` or ``+33 6 12 34 56 78``), read with the merchant's country
+    and matched exactly against the E.164 phones customers are stored with. Each is an index
+    lookup. A phone several customers share gives several cards.
     """
     q = (q or "").strip()
     if not q:
         return []
     cards = pos_cards(user)
+    member = staff_member_for(user)
+    # Naming the merchant on the customer too lets the (merchant, email) and (merchant, phone)
+    # indexes answer; the operator (no merchant) searches every merchant.
+    customers = cards.filter(customer__merchant_id=member.merchant_id) if member is not None else cards
     number = normalize_card_number(q)
     url = _CARD_URL.search(q)
-    compact_phone = _PHONE_NOISE.sub("", q)
     if number is not None:
         cards = cards.filter(card_number=number)
     elif url is not None:
         cards = cards.filter(qr_code_data=url.group("token"))
     elif "@" in q:
-        cards = cards.filter(customer__email__iexact=q)
-    elif _PHONE.match(compact_phone):
-        stored_compact = F("customer__phone")
-        for noise in (" ", ".", "(", ")", "/", "-"):
-            stored_compact = Replace(stored_compact, Value(noise), Value(""))
-        cards = cards.annotate(compact_phone=stored_compact).filter(
-            Q(qr_code_data=q) | Q(customer__phone=q) | Q(compact_phone=compact_phone)
-        )
+        cards = customers.filter(customer__email=q.lower())
+    elif _PHONE.match(_PHONE_NOISE.sub("", q)) and (
+        phone := to_e164(q, member.merchant.country if member else DEFAULT_COUNTRY)
+    ):
+        # A QR token (32 URL-safe characters) never looks like a phone: this is the phone alone.
+        cards = customers.filter(customer__phone=phone)
     else:
         cards = cards.filter(qr_code_data=q)
     return list(cards.order_by("card_number")[:MAX_LOOKUP_MATCHES])
@@ -202,7 +206,7 @@ def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
     )
     return (
         LoyaltyTransaction.objects.filter(card=card)
-        .select_related("store", "staff_user", "reward", "promotion")
+        .select_related("store", "staff_user", "approved_by", "reward", "promotion")
         .annotate(points_voided=-Coalesce(Subquery(voided, output_field=IntegerField()), Value(0)))
         .order_by("-created_at", "-id")
     )

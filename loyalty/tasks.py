@@ -7,6 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
 from loyalty import services
+from loyalty.services import alerts
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +114,23 @@ def review_tiers(merchant_slug: str | None = None) -> dict[str, int]:
     report = services.review_tiers(merchant_slug=merchant_slug)
     logger.info("tier review: %d card(s) reviewed, %d up, %d down", report.cards, report.up, report.down)
     return {"cards": report.cards, "up": report.up, "down": report.down}
+
+
+@shared_task(
+    name="loyalty.tasks.detect_anomalies",
+    acks_late=True,
+    # Each fact is raised once (unique per merchant) and the digest is deduplicated per day: a
+    # retry or a second beat raises and sends nothing twice.
+    autoretry_for=(OperationalError, InterfaceError, SoftTimeLimitExceeded),
+    retry_backoff=60,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=5,
+    ignore_result=True,
+)
+def detect_anomalies() -> dict[str, int]:
+    """The nightly anomaly detection, then the owners' digest of the new alerts."""
+    report = alerts.detect_anomalies()
+    emails = alerts.send_alert_digests()
+    logger.info("anomalies: %d new alert(s), %d digest email(s)", len(report.new), emails)
+    return {"alerts": len(report.new), "emails": emails}

@@ -1,6 +1,15 @@
+import phonenumbers
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def phone_region(value: str) -> None:
+    """An ISO 3166 alpha-2 country code libphonenumber knows (``FR``, ``BE``)."""
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError("Use a two-letter country code in capitals, such as FR or BE.")
 
 
 class Merchant(models.Model):
@@ -16,6 +25,12 @@ class Merchant(models.Model):
     terms = models.TextField(
         blank=True,
         help_text="Your own conditions, shown on the join page's terms page under the program rules (plain text).",
+    )
+    country = models.CharField(
+        max_length=2,
+        default="FR",
+        validators=[phone_region],
+        help_text="ISO 3166 country code (FR, BE…): phone numbers typed without +country are read as this country's.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -58,9 +73,9 @@ class Store(models.Model):
 
 class StaffMember(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        MANAGER = "manager", "Manager"
-        CASHIER = "cashier", "Cashier"
+        OWNER = "owner", _("Owner")
+        MANAGER = "manager", _("Manager")
+        CASHIER = "cashier", _("Cashier")
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_member")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="staff")

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError, invalid
 from merchants.authorization import require_manager_of
@@ -26,7 +27,7 @@ ALGORITHM = "hmac-sha256"
 
 def validate_pin_format(pin: str) -> str:
     if not isinstance(pin, str) or not PIN_PATTERN.match(pin):
-        raise invalid("invalid_pin_format", "A PIN is 4 to 6 digits.")
+        raise invalid("invalid_pin_format", _("A PIN is 4 to 6 digits."))
     return pin
 
 
@@ -60,13 +61,13 @@ def verify_pin(*, staff: StaffMember, pin: str | None, now: datetime.datetime | 
     """Raise unless ``pin`` is this staff member's PIN; count failures, lock after five."""
     now = now or timezone.now()
     if not pin:
-        raise LoyaltyError("pin_required", "Enter your staff PIN.", status=400)
+        raise LoyaltyError("pin_required", _("Enter your staff PIN."), status=400)
     with transaction.atomic():
         locked = StaffMember.objects.select_for_update().get(pk=staff.pk)
         if locked.pin_locked_until and locked.pin_locked_until > now:
             raise _locked_error(locked.pin_locked_until)
         if not locked.pin_hash:
-            raise LoyaltyError("pin_not_set", "You have no PIN yet; ask a manager to set one.", status=403)
+            raise LoyaltyError("pin_not_set", _("You have no PIN yet; ask a manager to set one."), status=403)
         if isinstance(pin, str) and PIN_PATTERN.match(pin) and pin_matches(locked.pin_hash, pin):
             if locked.pin_failed_attempts or locked.pin_locked_until:
                 StaffMember.objects.filter(pk=locked.pk).update(pin_failed_attempts=0, pin_locked_until=None)
@@ -83,7 +84,12 @@ def verify_pin(*, staff: StaffMember, pin: str | None, now: datetime.datetime | 
     remaining = settings.LOYALTY_PIN_MAX_ATTEMPTS - attempts
     raise LoyaltyError(
         "invalid_pin",
-        f"Wrong PIN. {remaining} attempt{'s' if remaining != 1 else ''} left before it locks.",
+        ngettext(
+            "Wrong PIN. %(count)d attempt left before it locks.",
+            "Wrong PIN. %(count)d attempts left before it locks.",
+            remaining,
+        )
+        % {"count": remaining},
         status=403,
         details={"attempts_left": remaining},
     )
@@ -107,7 +113,12 @@ def _locked_error(until: datetime.datetime) -> LoyaltyError:
     minutes = max(1, int((until - timezone.now()).total_seconds() // 60) + 1)
     return LoyaltyError(
         "pin_locked",
-        f"Too many wrong PINs: locked for {minutes} more minute{'s' if minutes != 1 else ''}. A manager can unlock it.",
+        ngettext(
+            "Too many wrong PINs: locked for %(count)d more minute. A manager can unlock it.",
+            "Too many wrong PINs: locked for %(count)d more minutes. A manager can unlock it.",
+            minutes,
+        )
+        % {"count": minutes},
         status=423,
         details={"locked_until": until.isoformat()},
     )

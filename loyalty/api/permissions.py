@@ -1,5 +1,6 @@
 """Who may use the staff API: staff of an active merchant; some actions need a manager."""
 
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from core.errors import LoyaltyError
@@ -26,7 +27,7 @@ class IsMerchantStaff(BasePermission):
             return False
         member = staff_member_for(user)
         if member is None:
-            raise LoyaltyError("not_staff", "This account is not a staff member of any merchant.", status=403)
+            raise LoyaltyError("not_staff", _("This account is not a staff member of any merchant."), status=403)
         if not member.merchant.is_active:
             raise LoyaltyError("merchant_inactive", f"{member.merchant.name} is not active.", status=403)
         return True

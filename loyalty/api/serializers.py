@@ -7,11 +7,12 @@ orders) live in loyalty/services/. Outputs describe the contract, not the models
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import LoyaltyError
-from loyalty.models import LoyaltyTransaction, Reward
+from loyalty.models import Alert, LoyaltyTransaction, Reward
 from loyalty.services import MAX_POINTS_PER_OPERATION, MAX_STAMPS_PER_ADJUSTMENT
 from merchants.authorization import stores_of
 from merchants.models import StaffMember, Store
@@ -123,7 +124,9 @@ class MutationInput(serializers.Serializer):
     def validate_store(self, value: str) -> Store:
         store = stores_of(self.context["staff"]).filter(code=value).first()
         if store is None:
-            raise serializers.ValidationError(f"You do not work at a store with code {value!r}.", code="unknown_store")
+            raise serializers.ValidationError(
+                _("You do not work at a store with code %(code)r.") % {"code": value}, code="unknown_store"
+            )
         return store
 
     def validate(self, attrs):
@@ -133,11 +136,11 @@ class MutationInput(serializers.Serializer):
                 attrs["store"] = stores[0]
             elif not stores:
                 raise serializers.ValidationError(
-                    {"store": ["You are not assigned to any store; ask a manager."]}, code="store_required"
+                    {"store": [_("You are not assigned to any store; ask a manager.")]}, code="store_required"
                 )
             else:
                 raise serializers.ValidationError(
-                    {"store": ["Choose the store you are working at."]}, code="store_required"
+                    {"store": [_("Choose the store you are working at.")]}, code="store_required"
                 )
         return attrs
 
@@ -179,7 +182,25 @@ class EarnPointsInput(MutationInput):
     )
 
 
-class RedeemPointsInput(MutationInput):
+class ApprovalInput(MutationInput):
+    """A redemption or void: above the program's approval threshold a cashier names a manager."""
+
+    approver = StrictCharField(
+        required=False,
+        max_length=150,
+        help_text="Username of the manager (of this store) or owner approving an operation above "
+        "the program's `approval_threshold_points`.",
+    )
+    approver_pin = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        write_only=True,
+        help_text="The approver's PIN; a wrong one counts toward the approver's lockout.",
+    )
+
+
+class RedeemPointsInput(ApprovalInput):
     reward_id = StrictIntegerField(required=False, min_value=1, help_text="A reward of the card's catalogue.")
     points = StrictIntegerField(
         required=False,
@@ -203,7 +224,7 @@ class RedeemPointsInput(MutationInput):
         return super().validate(attrs)
 
 
-class VoidPointsInput(MutationInput):
+class VoidPointsInput(ApprovalInput):
     transaction_id = StrictIntegerField(
         required=False, min_value=1, help_text="The points_earn transaction of this card being returned."
     )
@@ -222,6 +243,13 @@ class VoidPointsInput(MutationInput):
         if "points" in attrs and not attrs["reason"].strip():
             raise serializers.ValidationError({"reason": ["Say why these points are voided."]}, code="reason_required")
         return super().validate(attrs)
+
+
+class VoidStampInput(ApprovalInput):
+    transaction_id = StrictIntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="Today's stamp or stamp_redeem transaction of this card."
+    )
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=255)
 
 
 class AdjustInput(MutationInput):
@@ -396,6 +424,9 @@ class TransactionOutput(serializers.Serializer):
     reason = serializers.CharField()
     store = serializers.SerializerMethodField()
     staff = serializers.SerializerMethodField()
+    approved_by = serializers.SerializerMethodField(
+        help_text="The manager or owner who approved a redemption or void above the approval threshold."
+    )
     related_transaction_id = serializers.IntegerField(allow_null=True)
     promotion = PromotionRefOutput(allow_null=True, help_text="The promotion that applied to this earn or stamp.")
     base_points = serializers.IntegerField(
@@ -418,6 +449,9 @@ class TransactionOutput(serializers.Serializer):
 
     def get_staff(self, row: LoyaltyTransaction) -> str | None:
         return row.staff_user.get_username() if row.staff_user_id else None
+
+    def get_approved_by(self, row: LoyaltyTransaction) -> str | None:
+        return row.approved_by.get_username() if row.approved_by_id else None
 
     def get_points_voidable(self, row: LoyaltyTransaction) -> int | None:
         if row.type != LoyaltyTransaction.Type.POINTS_EARN:
@@ -451,6 +485,9 @@ class ProgramRulesOutput(serializers.Serializer):
     points_per_euro = serializers.DecimalField(max_digits=8, decimal_places=2)
     min_purchase = serializers.DecimalField(max_digits=10, decimal_places=2)
     require_staff_pin = serializers.BooleanField()
+    approval_threshold_points = serializers.IntegerField(
+        allow_null=True, help_text="Above this many points a cashier's redemption or void needs a manager's approval."
+    )
 
 
 class CardOutput(serializers.Serializer):
@@ -493,3 +530,34 @@ class ErrorInner(serializers.Serializer):
 
 class ErrorOutput(serializers.Serializer):
     error = ErrorInner()
+
+
+class AlertOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Alert.Kind.choices)
+    kind_display = serializers.CharField(source="get_kind_display")
+    description = serializers.SerializerMethodField(help_text="What was found, in a sentence.")
+    staff = serializers.SerializerMethodField(help_text="The staff member's username (staff alerts).")
+    card_number = serializers.SerializerMethodField(help_text="The card (card_busy_day).")
+    details = serializers.JSONField(help_text="The figures: counts, day, limit, points issued and voided.")
+    created_at = serializers.DateTimeField()
+    acknowledged_by = serializers.SerializerMethodField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+    def get_description(self, alert: Alert) -> str:
+        from loyalty.services.alerts import describe
+
+        return describe(alert)
+
+    def get_staff(self, alert: Alert) -> str | None:
+        return alert.staff.get_username() if alert.staff_id else None
+
+    def get_card_number(self, alert: Alert) -> str | None:
+        return alert.card.card_number if alert.card_id else None
+
+    def get_acknowledged_by(self, alert: Alert) -> str | None:
+        return alert.acknowledged_by.get_username() if alert.acknowledged_by_id else None
+
+
+class AlertsQuery(serializers.Serializer):
+    acknowledged = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Filter by state.")

@@ -8,7 +8,7 @@ from rest_framework.routers import SimpleRouter
 from insights.api import LedgerExportView, LiabilityCsvView, MembersExportView, SummaryView
 from loyalty.api.customer_views import CustomerViewSet
 from loyalty.api.docs import SwaggerDocsView
-from loyalty.api.views import CardViewSet, StaffViewSet, TokenView
+from loyalty.api.views import AlertViewSet, CardViewSet, StaffViewSet, TokenView
 
 app_name = "api"
 
@@ -16,6 +16,7 @@ router = SimpleRouter()
 router.register("cards", CardViewSet, basename="card")
 router.register("staff", StaffViewSet, basename="staff")
 router.register("customers", CustomerViewSet, basename="customer")
+router.register("alerts", AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
@@ -27,7 +28,7 @@ from loyalty.api.parsers import JSONParser
 from loyalty.api.permissions import IsManager, IsMerchantStaff, current_staff
 from loyalty.api.ratelimits import StaffRateLimit
 from loyalty.api.schema import IDEMPOTENCY_KEY, error_responses
-from loyalty.models import LoyaltyCard
+from loyalty.models import Alert, LoyaltyCard
 from loyalty.selectors import (
     card_by_number,
     card_detail,
@@ -36,6 +37,8 @@ from loyalty.selectors import (
     pos_cards,
     transactions_for_display,
 )
+from loyalty.services.alerts import acknowledge_alert
+from loyalty.services.approvals import verify_approver
 from merchants import login_limits
 from merchants.models import StaffMember, Store
 from merchants.pins import unlock_pin, verify_pin
@@ -44,7 +47,7 @@ from merchants.tokens import issue_token, live_tokens, sign_out_device, sign_out
 
 
 def card_not_found() -> LoyaltyError:
-    return LoyaltyError("card_not_found", "No card with this number at your merchant.", status=404)
+    return LoyaltyError("card_not_found", _("No card with this number at your merchant."), status=404)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Operation:
     staff_user: AbstractBaseUser
     idempotency_key: str
     data: dict
+    approver: StaffMember | None = None
 
     @property
     def common(self) -> dict:
@@ -98,7 +102,8 @@ def _mutation_schema(input_class, summary: str, description: str = ""):
         summary=summary,
         description=description
         + " Takes `store` unless the staff member works at exactly one store, and `staff_pin` when the"
-        " program requires it.",
+        " program requires it; a redemption or void above the program's `approval_threshold_points` by a"
+        " cashier also takes `approver` and `approver_pin` (else 403 `approval_required`).",
         request=input_class,
         parameters=[IDEMPOTENCY_KEY],
         responses={200: s.MutationOutput, **error_responses(400, 401, 403, 404, 409, 415, 423, 429)},
@@ -121,6 +126,7 @@ class CardViewSet(viewsets.GenericViewSet):
         "earn_points": "earn",
         "redeem_points": "redeem",
         "void_points": "void",
+        "void_stamp": "void",
         "adjust": "adjust",
     }
 
@@ -156,11 +162,11 @@ class CardViewSet(viewsets.GenericViewSet):
         q = query.validated_data["q"]
         cards = find_cards(request.user, q)
         if not cards:
-            raise LoyaltyError("card_not_found", "No card matches what was scanned or typed.", status=404)
+            raise LoyaltyError("card_not_found", _("No card matches what was scanned or typed."), status=404)
         if len(cards) > 1:
             raise LoyaltyError(
                 "multiple_matches",
-                f"{len(cards)} cards match; pick the customer.",
+                _("%(count)s cards match; pick the customer.") % {"count": len(cards)},
                 status=409,
                 details={"cards": [{"card_number": c.card_number, "name": c.customer.full_name} for c in cards]},
             )
@@ -222,7 +228,9 @@ class CardViewSet(viewsets.GenericViewSet):
     def redeem_points(self, request, card_number=None):
         return self._mutate(
             s.RedeemPointsInput,
-            lambda op: services.redeem_points(**op.common, reward=op.data["reward"], points=op.data.get("points")),
+            lambda op: services.redeem_points(
+                **op.common, reward=op.data["reward"], points=op.data.get("points"), approver=op.approver
+            ),
         )
 
     @_mutation_schema(
@@ -237,6 +245,25 @@ class CardViewSet(viewsets.GenericViewSet):
                 earn_transaction_id=op.data.get("transaction_id"),
                 points=op.data.get("points"),
                 reason=op.data["reason"],
+                approver=op.approver,
+            ),
+        )
+
+    @_mutation_schema(
+        s.VoidStampInput,
+        "Void a stamp or a stamp-reward redemption given by mistake",
+        "Today's only (TIME_ZONE), once; a redemption voided by a cashier needs a manager's approval when the "
+        "program has an approval threshold.",
+    )
+    @action(detail=True, methods=["post"], url_path="void-stamp")
+    def void_stamp(self, request, card_number=None):
+        return self._mutate(
+            s.VoidStampInput,
+            lambda op: services.void_stamp(
+                **op.common,
+                transaction_id=op.data["transaction_id"],
+                reason=op.data["reason"],
+                approver=op.approver,
             ),
         )
 
@@ -266,7 +293,16 @@ class CardViewSet(viewsets.GenericViewSet):
             data = serializer.validated_data
             if card.program.require_staff_pin:
                 verify_pin(staff=staff, pin=data.get("staff_pin"))
-            result = apply(Operation(card, data["store"], request.user, key, data))
+            approver = None
+            if data.get("approver"):
+                # Checked before the operation's transaction: a wrong PIN counts even though it is refused.
+                approver = verify_approver(
+                    merchant_id=card.merchant_id,
+                    store=data["store"],
+                    username=data["approver"],
+                    pin=data.get("approver_pin"),
+                )
+            result = apply(Operation(card, data["store"], request.user, key, data, approver))
             # The service's card is the row as it saved it (read under lock, then updated), with
             # program and merchant; its customer is the one loaded above. No need to read it again.
             after = result.card
@@ -284,7 +320,7 @@ class CardViewSet(viewsets.GenericViewSet):
             return Response(body, status=status)
         payload = request.data
         if isinstance(payload, dict):
-            payload = {name: value for name, value in payload.items() if name != "staff_pin"}
+            payload = {name: value for name, value in payload.items() if name not in ("staff_pin", "approver_pin")}
         card_number = self.kwargs["card_number"]
         outcome = idempotency.run_once(
             merchant_id=staff.merchant_id,
@@ -398,6 +434,53 @@ class StaffViewSet(viewsets.GenericViewSet):
     def check_manager(self, request) -> None:
         if not IsManager().has_permission(request, self):
             raise exceptions.PermissionDenied(IsManager.message, code=IsManager.code)
+
+
+class AlertViewSet(viewsets.GenericViewSet):
+    """The merchant's anomaly alerts, newest first, for managers and owners (cashiers: 403)."""
+
+    permission_classes = [IsMerchantStaff, IsManager]
+    parser_classes = [JSONParser]
+    pagination_class = TransactionsPage
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        return (
+            scoped(Alert, self.request.user)
+            .select_related("staff", "card", "acknowledged_by")
+            .order_by("-created_at", "-id")
+        )
+
+    @extend_schema(
+        summary="Anomaly alerts (manager or owner)",
+        parameters=[s.AlertsQuery],
+        responses={200: s.AlertOutput(many=True), **error_responses(400, 401, 403, 404)},
+        tags=["alerts"],
+    )
+    def list(self, request):
+        query = s.AlertsQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        alerts = self.get_queryset()
+        acknowledged = query.validated_data.get("acknowledged")
+        if acknowledged is not None:
+            alerts = alerts.filter(acknowledged_at__isnull=not acknowledged)
+        page = self.paginate_queryset(alerts)
+        return self.get_paginated_response(s.AlertOutput(page, many=True).data)
+
+    @extend_schema(
+        summary="Acknowledge an alert (manager or owner)",
+        request=None,
+        responses={200: s.AlertOutput, **error_responses(401, 403, 404)},
+        tags=["alerts"],
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        raw = self.kwargs.get("pk", "")
+        alert = self.get_queryset().filter(pk=int(raw)).first() if raw.isdigit() else None
+        if alert is None:
+            raise LoyaltyError("not_found", "No such alert at your merchant.", status=404)
+        alert = acknowledge_alert(alert=alert, by_user=request.user)
+        return Response(s.AlertOutput(self.get_queryset().get(pk=alert.pk)).data)
 
 
 class TokenView(APIView):

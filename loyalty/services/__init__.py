@@ -36,7 +36,7 @@ from loyalty.services.promotions import (
     save_promotion,
 )
 from loyalty.services.reminders import ReminderReport, due_reminders, send_expiry_reminder, send_expiry_reminders
-from loyalty.services.stamps import add_stamp, redeem_stamps
+from loyalty.services.stamps import add_stamp, redeem_stamps, void_stamp
 from loyalty.services.tiers import TierReport, points_earned_12m, review_tiers
 
 __all__ = [
@@ -80,4 +80,5 @@ __all__ = [
     "update_merchant",
     "update_program",
     "void_points",
+    "void_stamp",
 ]

@@ -5,6 +5,7 @@ import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import conflict, invalid
 from loyalty.models import LoyaltyCard
@@ -38,7 +39,7 @@ def adjust_balance(
     now = now or timezone.now()
     reason = (reason or "").strip()
     if not reason:
-        raise invalid("reason_required", "An adjustment needs a reason.")
+        raise invalid("reason_required", _("An adjustment needs a reason."))
     if not isinstance(points_delta, int) or not isinstance(stamps_delta, int):
         raise invalid("invalid_input", "Adjustments are whole numbers.")
     if points_delta == 0 and stamps_delta == 0:
@@ -51,7 +52,7 @@ def adjust_balance(
         )
         if replay:
             return replay
-        require_manager_of(staff_user, card.merchant_id, "Only a manager or the owner can adjust balances.")
+        require_manager_of(staff_user, card.merchant_id, _("Only a manager or the owner can adjust balances."))
         if points_delta:
             require_points(card.program)
         if stamps_delta:
@@ -59,13 +60,15 @@ def adjust_balance(
         if card.points_balance + points_delta < 0:
             raise conflict(
                 "insufficient_points",
-                f"The card has {card.points_balance} points; cannot remove {-points_delta}.",
+                _("The card has %(balance)s points; cannot remove %(points)s.")
+                % {"balance": card.points_balance, "points": -points_delta},
                 points_balance=card.points_balance,
             )
         if card.stamp_count + stamps_delta < 0:
             raise conflict(
                 "insufficient_stamps",
-                f"The card has {card.stamp_count} stamps; cannot remove {-stamps_delta}.",
+                _("The card has %(count)s stamps; cannot remove %(stamps)s.")
+                % {"count": card.stamp_count, "stamps": -stamps_delta},
                 stamp_count=card.stamp_count,
             )
         card.points_balance += points_delta

@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError, conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
@@ -48,14 +50,16 @@ def lock_card(
         ).first()
         if previous is not None:
             if previous.card_id != locked.pk or previous.type != type_:
-                raise conflict("idempotency_conflict", "This Idempotency-Key was already used for another operation.")
+                raise conflict(
+                    "idempotency_conflict", _("This Idempotency-Key was already used for another operation.")
+                )
             return locked, LedgerResult(transaction=previous, card=locked, replayed=True)
     if store is not None and store.merchant_id != locked.merchant_id:
-        raise invalid("unknown_store", "That store does not belong to this card's merchant.")
+        raise invalid("unknown_store", _("That store does not belong to this card's merchant."))
     if not (locked.is_active and locked.deleted_at is None):
-        raise conflict("card_inactive", "This card is deactivated.")
+        raise conflict("card_inactive", _("This card is deactivated."))
     if not (locked.program.is_active and locked.merchant.is_active):
-        raise conflict("card_inactive", "This card's loyalty program is not active.")
+        raise conflict("card_inactive", _("This card's loyalty program is not active."))
     return locked, None
 
 
@@ -66,14 +70,16 @@ def require_participation(store: Store | None, operation: str) -> None:
     if operation == "earn" and not store.earns_loyalty:
         raise conflict(
             "store_not_participating",
-            f"The {store.name} store does not give stamps or points at the moment: nothing was added to the card.",
+            _("The %(store)s store does not give stamps or points at the moment: nothing was added to the card.")
+            % {"store": store.name},
             store=store.code,
             operation=operation,
         )
     if operation == "redeem" and not store.redeems_loyalty:
         raise conflict(
             "store_not_participating",
-            f"Rewards cannot be redeemed at the {store.name} store at the moment: the card was not changed.",
+            _("Rewards cannot be redeemed at the %(store)s store at the moment: the card was not changed.")
+            % {"store": store.name},
             store=store.code,
             operation=operation,
         )
@@ -81,12 +87,12 @@ def require_participation(store: Store | None, operation: str) -> None:
 
 def require_stamps(program: LoyaltyProgram) -> None:
     if not program.uses_stamps:
-        raise conflict("stamps_not_enabled", "This program does not collect stamps.")
+        raise conflict("stamps_not_enabled", _("This program does not collect stamps."))
 
 
 def require_points(program: LoyaltyProgram) -> None:
     if not program.uses_points:
-        raise conflict("points_not_enabled", "This program does not collect points.")
+        raise conflict("points_not_enabled", _("This program does not collect points."))
 
 
 def save_card(card: LoyaltyCard, *fields: str) -> None:
@@ -116,7 +122,7 @@ def _unique_violation(exc: IntegrityError, fields: dict) -> LoyaltyError | None:
     """
     problem = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or str(exc)
     if fields.get("idempotency_key") and "idempotency_key" in problem:
-        return conflict("idempotency_conflict", "This Idempotency-Key was already used for another operation.")
+        return conflict("idempotency_conflict", _("This Idempotency-Key was already used for another operation."))
     if fields.get("order_reference") and "order_reference" in problem:
         return duplicate_order(fields["order_reference"])
     return None
@@ -148,13 +154,13 @@ def clean_amount(value) -> Decimal:
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise invalid("invalid_amount", "The purchase amount is not a number.") from exc
+        raise invalid("invalid_amount", _("The purchase amount is not a number.")) from exc
     if not amount.is_finite() or amount <= 0:
-        raise invalid("invalid_amount", "The purchase amount must be more than zero.")
+        raise invalid("invalid_amount", _("The purchase amount must be more than zero."))
     if amount > MAX_PURCHASE_AMOUNT:
-        raise invalid("invalid_amount", f"The purchase amount cannot exceed €{MAX_PURCHASE_AMOUNT}.")
+        raise invalid("invalid_amount", _("The purchase amount cannot exceed €%(max)s.") % {"max": MAX_PURCHASE_AMOUNT})
     if amount != amount.quantize(Decimal("0.01")):
-        raise invalid("invalid_amount", "The purchase amount has at most two decimals.")
+        raise invalid("invalid_amount", _("The purchase amount has at most two decimals."))
     return amount
 
 
@@ -169,13 +175,13 @@ def clean_points(value) -> int:
 def duplicate_order(order_reference: str) -> LoyaltyError:
     return conflict(
         "duplicate_order",
-        f"Order {order_reference} already earned points.",
+        _("Order %(order)s already earned points.") % {"order": order_reference},
         order_reference=order_reference,
     )
 
 
 def human_wait(seconds: int) -> str:
     if seconds < 60:
-        return f"{seconds} seconds"
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
     minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}

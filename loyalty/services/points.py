@@ -8,9 +8,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward, Tier
+from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
@@ -25,7 +27,7 @@ from loyalty.services.ledger import (
 )
 from loyalty.services.promotions import applied_promotion, promotion_annotations
 from loyalty.services.tiers import upgrade_after_earn
-from merchants.models import Store
+from merchants.models import StaffMember, Store
 
 ONE = Decimal("1")
 
@@ -65,7 +67,7 @@ def earn_points(
         if purchase_amount < program.min_purchase:
             raise conflict(
                 "below_min_purchase",
-                f"Purchases below €{program.min_purchase} do not earn points.",
+                _("Purchases below €%(min)s do not earn points.") % {"min": program.min_purchase},
                 min_purchase=str(program.min_purchase),
             )
         if (
@@ -113,12 +115,13 @@ def redeem_points(
     staff_user: AbstractBaseUser | None,
     reward: Reward | None = None,
     points: int | None = None,
+    approver: StaffMember | None = None,
     idempotency_key: str = "",
     now: datetime.datetime | None = None,
 ) -> LedgerResult:
     now = now or timezone.now()
     if (reward is None) == (points is None):
-        raise invalid("invalid_input", "Redeem either a reward or an amount of points.")
+        raise invalid("invalid_input", _("Redeem either a reward or an amount of points."))
     if points is not None:
         points = clean_points(points)
     with transaction.atomic():
@@ -130,7 +133,7 @@ def redeem_points(
         require_participation(store, "redeem")
         if reward is not None:
             if reward.program_id != program.pk or not reward.is_active:
-                raise invalid("unknown_reward", "That reward is not in this card's catalogue.")
+                raise invalid("unknown_reward", _("That reward is not in this card's catalogue."))
             if reward.points_cost is None:
                 raise conflict(
                     "wrong_reward_kind",
@@ -142,10 +145,12 @@ def redeem_points(
         if card.points_balance < points:
             raise conflict(
                 "insufficient_points",
-                f"The card has {card.points_balance} points; this needs {points}.",
+                _("The card has %(balance)s points; this needs %(points)s.")
+                % {"balance": card.points_balance, "points": points},
                 points_balance=card.points_balance,
                 points_required=points,
             )
+        approved_by = approval_for(program=program, points=points, staff_user=staff_user, approver=approver)
         card.points_balance -= points
         card.lifetime_points_redeemed += points
         card.last_redemption_at = now
@@ -160,6 +165,7 @@ def redeem_points(
             idempotency_key=idempotency_key,
             reward=reward,
             reason=reward.name if reward else "",
+            approved_by=approved_by,
             now=now,
         )
 
@@ -172,6 +178,7 @@ def void_points(
     earn_transaction_id: int | None = None,
     points: int | None = None,
     reason: str = "",
+    approver: StaffMember | None = None,
     idempotency_key: str = "",
     now: datetime.datetime | None = None,
 ) -> LedgerResult:
@@ -183,11 +190,11 @@ def void_points(
     now = now or timezone.now()
     reason = (reason or "").strip()
     if (earn_transaction_id is None) == (points is None):
-        raise invalid("invalid_input", "Void either an earn transaction or an amount of points.")
+        raise invalid("invalid_input", _("Void either an earn transaction or an amount of points."))
     if points is not None:
         points = clean_points(points)
         if not reason:
-            raise invalid("reason_required", "Say why these points are voided.")
+            raise invalid("reason_required", _("Say why these points are voided."))
     with transaction.atomic():
         card, replay = lock_card(card, idempotency_key, Type.POINTS_VOID, store)
         if replay:
@@ -196,13 +203,13 @@ def void_points(
         if earn_transaction_id is not None:
             earn = LoyaltyTransaction.objects.filter(pk=earn_transaction_id, card=card, type=Type.POINTS_EARN).first()
             if earn is None:
-                raise invalid("unknown_transaction", "That earn transaction is not on this card.")
+                raise invalid("unknown_transaction", _("That earn transaction is not on this card."))
             if earn.reversals.filter(type=Type.POINTS_VOID).exists():
-                raise conflict("already_voided", "The points of that purchase were already voided.")
+                raise conflict("already_voided", _("The points of that purchase were already voided."))
             if card.points_balance == 0:
                 raise conflict(
                     "insufficient_points",
-                    "The card has no points left to take back.",
+                    _("The card has no points left to take back."),
                     points_balance=0,
                     points_required=earn.points_delta,
                 )
@@ -212,10 +219,12 @@ def void_points(
         elif card.points_balance < points:
             raise conflict(
                 "insufficient_points",
-                f"The card has {card.points_balance} points; cannot void {points}.",
+                _("The card has %(balance)s points; cannot void %(points)s.")
+                % {"balance": card.points_balance, "points": points},
                 points_balance=card.points_balance,
                 points_required=points,
             )
+        approved_by = approval_for(program=card.program, points=points, staff_user=staff_user, approver=approver)
         card.points_balance -= points
         card.lifetime_points_voided += points
         save_card(card, "points_balance", "lifetime_points_voided")
@@ -228,5 +237,6 @@ def void_points(
             idempotency_key=idempotency_key,
             related_transaction=earn,
             reason=reason,
+            approved_by=approved_by,
             now=now,
         )

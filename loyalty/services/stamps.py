@@ -6,9 +6,11 @@ import math
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from core.errors import LoyaltyError, conflict
-from loyalty.models import LoyaltyCard, Reward
+from core.errors import LoyaltyError, conflict, invalid
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, Reward
+from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
@@ -20,7 +22,7 @@ from loyalty.services.ledger import (
     save_card,
 )
 from loyalty.services.promotions import applied_promotion, promotion_annotations
-from merchants.models import Store
+from merchants.models import StaffMember, Store
 
 
 def add_stamp(
@@ -47,7 +49,8 @@ def add_stamp(
                 wait = math.ceil((ready_at - now).total_seconds())
                 raise conflict(
                     "cooldown_active",
-                    f"This card was stamped moments ago; the next stamp is possible in {human_wait(wait)}.",
+                    _("This card was stamped moments ago; the next stamp is possible in %(wait)s.")
+                    % {"wait": human_wait(wait)},
                     retry_after_seconds=wait,
                 )
         if program.max_stamps_per_day is not None:
@@ -56,7 +59,7 @@ def add_stamp(
             if stamped_today >= program.max_stamps_per_day:
                 raise conflict(
                     "daily_limit_reached",
-                    f"This card already has {stamped_today} stamps today, the daily maximum.",
+                    _("This card already has %(count)s stamps today, the daily maximum.") % {"count": stamped_today},
                     limit=program.max_stamps_per_day,
                 )
         # The daily cap counts stamp operations, not the bonus stamps a promotion adds to one.
@@ -81,7 +84,7 @@ def add_stamp(
 
 
 def reward_not_found() -> LoyaltyError:
-    return LoyaltyError("reward_not_found", "That reward is not in this card's catalogue.", status=404)
+    return LoyaltyError("reward_not_found", _("That reward is not in this card's catalogue."), status=404)
 
 
 def check_stamps_reward(reward: Reward, program_id: int) -> None:
@@ -123,7 +126,8 @@ def redeem_stamps(
         if card.stamp_count < cost:
             raise conflict(
                 "insufficient_stamps",
-                f"The card has {card.stamp_count} of the {cost} stamps {name} needs.",
+                _("The card has %(count)s of the %(cost)s stamps %(name)s needs.")
+                % {"count": card.stamp_count, "cost": cost, "name": name},
                 stamp_count=card.stamp_count,
                 stamps_target=cost,
             )
@@ -141,5 +145,80 @@ def redeem_stamps(
             idempotency_key=idempotency_key,
             reward=reward,
             reason=name,
+            now=now,
+        )
+
+
+def void_stamp(
+    *,
+    card: LoyaltyCard,
+    store: Store | None,
+    staff_user: AbstractBaseUser | None,
+    transaction_id: int,
+    reason: str = "",
+    approver: StaffMember | None = None,
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+) -> LedgerResult:
+    """Undo a stamp or a stamp-reward redemption given by mistake, on the day it was given (TIME_ZONE).
+
+    A stamp takes back the stamps it gave (a promotion's bonus included), refused when the card no
+    longer has them (the reward was redeemed since). A redemption gives its stamps back; when the
+    program has an approval threshold a cashier needs a manager's approval for it, since it hands a
+    whole reward back. Each is voided once; the ledger row points to it.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        card, replay = lock_card(card, idempotency_key, Type.STAMP_VOID, store)
+        if replay:
+            return replay
+        require_stamps(card.program)
+        target = LoyaltyTransaction.objects.filter(
+            pk=transaction_id, card=card, type__in=[Type.STAMP, Type.STAMP_REDEEM]
+        ).first()
+        if target is None:
+            raise invalid("unknown_transaction", _("That stamp or stamp reward is not on this card."))
+        if target.reversals.filter(type=Type.STAMP_VOID).exists():
+            raise conflict("already_voided", _("That was already voided."))
+        if timezone.localdate(target.created_at) != timezone.localdate(now):
+            raise conflict(
+                "void_window_closed",
+                _("Only today's stamps and stamp rewards can be voided; a manager can adjust the card."),
+                day=str(timezone.localdate(target.created_at)),
+            )
+        stamps = -target.stamps_delta  # negative for a stamp (taken back), positive for a redemption
+        approved_by = None
+        if target.type == Type.STAMP:
+            if card.stamp_count + stamps < 0:
+                raise conflict(
+                    "insufficient_stamps",
+                    _("The card has %(count)s stamps; this stamp gave %(given)s, already spent.")
+                    % {"count": card.stamp_count, "given": -stamps},
+                    stamp_count=card.stamp_count,
+                )
+            card.lifetime_stamps = max(0, card.lifetime_stamps + stamps)
+            default_reason = "Stamp given by mistake"
+        else:
+            threshold = card.program.approval_threshold_points
+            if threshold is not None:
+                # A whole reward handed back: above any threshold (approval_for compares the points).
+                approved_by = approval_for(
+                    program=card.program, points=threshold + 1, staff_user=staff_user, approver=approver
+                )
+            card.rewards_redeemed = max(0, card.rewards_redeemed - 1)
+            default_reason = f"Redemption of {target.reason} undone" if target.reason else "Redemption undone"
+        card.stamp_count += stamps
+        save_card(card, "stamp_count", "lifetime_stamps", "rewards_redeemed")
+        return record(
+            card,
+            Type.STAMP_VOID,
+            stamps_delta=stamps,
+            store=store,
+            staff_user=staff_user,
+            idempotency_key=idempotency_key,
+            related_transaction=target,
+            reason=reason or default_reason,
+            approved_by=approved_by,
             now=now,
         )

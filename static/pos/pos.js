@@ -55,8 +55,25 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  // Texts in the page's language (English or French): Django's JavaScript catalogue at /pos/jsi18n/
+  // (locale/fr/LC_MESSAGES/djangojs.po), loaded before this file; English when it is missing.
+  var _ = window.gettext || function (text) { return text; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) { return String(values[name]); });
+  }
+
+  var WORDS = {
+    point: ["%(n)s point", "%(n)s points"],
+    stamp: ["%(n)s stamp", "%(n)s stamps"],
+    minute: ["%(n)s minute", "%(n)s minutes"],
+    "more stamp": ["%(n)s more stamp", "%(n)s more stamps"],
+  };
+
   function plural(n, word) {
-    return n + " " + word + (Math.abs(n) === 1 ? "" : "s");
+    var forms = WORDS[word];
+    return fmt(ngettext(forms[0], forms[1], Math.abs(n)), { n: n });
   }
 
   function signed(n) {
@@ -88,8 +105,8 @@
 
   function errorMessage(result) {
     if (result && result.data && result.data.error && result.data.error.message) return result.data.error.message;
-    if (result && result.status) return "The server answered with an unexpected error (HTTP " + result.status + ").";
-    return "No answer from the server.";
+    if (result && result.status) return fmt(_("The server answered with an unexpected error (HTTP %(status)s)."), { status: result.status });
+    return _("No answer from the server.");
   }
 
   function errorCode(result) {
@@ -102,7 +119,7 @@
 
   function sessionEnded(result) {
     if (result && result.status === 401) {
-      showError("Your session has ended. Sign in again.");
+      showError(_("Your session has ended. Sign in again."));
       setTimeout(function () {
         window.location.assign("/pos/login/?next=/pos/");
       }, 1500);
@@ -162,10 +179,10 @@
     if (staff.stores.length === 0) {
       select.hidden = true;
       $("store-name").hidden = false;
-      $("store-name").textContent = "No store assigned";
+      $("store-name").textContent = _("No store assigned");
       return;
     }
-    select.appendChild(el("option", "Choose your store\u2026")).value = "";
+    select.appendChild(el("option", _("Choose your store\u2026"))).value = "";
     staff.stores.forEach(function (store) {
       var option = el("option", store.name);
       option.value = store.code;
@@ -214,7 +231,7 @@
         }
       })
       .catch(function () {
-        showError("No answer from the server. Check the connection and scan again.");
+        showError(_("No answer from the server. Check the connection and scan again."));
       })
       .then(function () {
         setBusy(false);
@@ -233,7 +250,7 @@
         } else showError(errorMessage(result));
       })
       .catch(function () {
-        showError("No answer from the server. Check the connection and try again.");
+        showError(_("No answer from the server. Check the connection and try again."));
       })
       .then(function () {
         setBusy(false);
@@ -298,9 +315,9 @@
     REDEEMING.forEach(function (id) { $(id).classList.toggle("not-here", !redeems); });
     var notice = $("participation");
     var text = "";
-    if (!earns && !redeems) text = store.name + " does not take part in the loyalty program: no stamps, points or rewards here.";
-    else if (!earns) text = store.name + " does not give stamps or points at the moment (rewards can still be redeemed).";
-    else if (!redeems) text = store.name + " does not redeem rewards at the moment (stamps and points still work).";
+    if (!earns && !redeems) text = fmt(_("%(store)s does not take part in the loyalty program: no stamps, points or rewards here."), { store: store.name });
+    else if (!earns) text = fmt(_("%(store)s does not give stamps or points at the moment (rewards can still be redeemed)."), { store: store.name });
+    else if (!redeems) text = fmt(_("%(store)s does not redeem rewards at the moment (stamps and points still work)."), { store: store.name });
     notice.textContent = text;
     notice.hidden = !text;
     applyParticipation();
@@ -334,9 +351,9 @@
     var next = ladder.filter(function (rung) { return !rung.available; })[0];
     var parts = [];
     if (ready.length) {
-      parts.push("Reward available: " + ready.map(function (rung) { return rung.name; }).join(", "));
+      parts.push(_("Reward available:") + " " + ready.map(function (rung) { return rung.name; }).join(", "));
     }
-    if (next) parts.push(plural(next.stamps_cost - data.stamp_count, "more stamp") + " until: " + next.name);
+    if (next) parts.push(fmt(_("%(more)s until: %(reward)s"), { more: plural(next.stamps_cost - data.stamp_count, "more stamp"), reward: next.name }));
     $("stamp-hint").textContent = parts.join(" \u00b7 ");
     $("stamp-hint").className = ready.length ? "hint reward-ready" : "hint";
   }
@@ -349,7 +366,7 @@
     data.rewards_affordable.forEach(function (reward) {
       list.appendChild(el("li", reward.name + " \u2014 " + plural(reward.points_cost, "point")));
     });
-    if (!data.rewards_affordable.length) list.appendChild(el("li", "None yet", "muted"));
+    if (!data.rewards_affordable.length) list.appendChild(el("li", _("None yet"), "muted"));
   }
 
   function renderTransactions(rows) {
@@ -360,7 +377,7 @@
       tr.appendChild(el("td", new Date(row.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })));
       var what = row.type_display;
       if (row.reward_name) what += ": " + row.reward_name;
-      else if (row.order_reference) what += " (order " + row.order_reference + ")";
+      else if (row.order_reference) what += " (" + fmt(_("order %(order)s"), { order: row.order_reference }) + ")";
       else if (row.reason && row.type !== "stamp_redeem") what += " (" + row.reason + ")";
       tr.appendChild(el("td", what));
       tr.appendChild(el("td", signed(row.stamps_delta), "num"));
@@ -371,7 +388,7 @@
     });
     if (!rows.length) {
       var empty = el("tr");
-      var cell = el("td", "No transactions yet.", "muted");
+      var cell = el("td", _("No transactions yet."), "muted");
       cell.colSpan = 6;
       empty.appendChild(cell);
       body.appendChild(empty);
@@ -385,27 +402,38 @@
     var t = data.transaction;
     switch (action) {
       case "stamp":
-        return (t.promotion ? plural(t.stamps_delta, "stamp") + " added (" + t.promotion.name + ")" : "Stamp added") +
-          ": " + c.stamp_count + " of " + c.program.stamps_target + "." +
-          ((c.stamp_rewards || []).some(function (rung) { return rung.available; }) ? " Reward available!" : "");
+        return fmt(t.promotion ? _("%(added)s (%(promotion)s): %(count)s of %(target)s.") : _("Stamp added: %(count)s of %(target)s."), {
+          added: plural(t.stamps_delta, "stamp"),
+          promotion: t.promotion ? t.promotion.name : "",
+          count: c.stamp_count,
+          target: c.program.stamps_target,
+        }) + ((c.stamp_rewards || []).some(function (rung) { return rung.available; }) ? " " + _("Reward available!") : "");
       case "redeem-stamps":
-        return "Stamp reward redeemed: " + (t.reward_name || c.program.stamp_reward_description) + " (" +
-          plural(-t.stamps_delta, "stamp") + ").";
+        return fmt(_("Stamp reward redeemed: %(reward)s (%(stamps)s)."), {
+          reward: t.reward_name || c.program.stamp_reward_description,
+          stamps: plural(-t.stamps_delta, "stamp"),
+        });
       case "earn-points":
         var why = [];
         if (t.promotion) why.push(t.promotion.name);
         if (t.points_multiplier && Number(t.points_multiplier) !== 1) {
-          why.push("\u00d7" + Number(t.points_multiplier) + " on " + plural(t.base_points, "point"));
+          why.push(fmt(_("\u00d7%(multiplier)s on %(points)s"), { multiplier: Number(t.points_multiplier), points: plural(t.base_points, "point") }));
         }
-        return plural(t.points_delta, "point") + " earned" + (why.length ? " (" + why.join(", ") + ")" : "") +
-          ". Balance: " + plural(c.points_balance, "point") + ".";
+        return fmt(_("%(points)s earned%(why)s. Balance: %(balance)s."), {
+          points: plural(t.points_delta, "point"),
+          why: why.length ? " (" + why.join(", ") + ")" : "",
+          balance: plural(c.points_balance, "point"),
+        });
       case "redeem-points":
-        return (t.reward_name ? t.reward_name + " redeemed" : "Points redeemed") + ": " +
-          plural(-t.points_delta, "point") + ". Balance: " + plural(c.points_balance, "point") + ".";
+        return fmt(t.reward_name ? _("%(reward)s redeemed: %(points)s. Balance: %(balance)s.") : _("Points redeemed: %(points)s. Balance: %(balance)s."), {
+          reward: t.reward_name,
+          points: plural(-t.points_delta, "point"),
+          balance: plural(c.points_balance, "point"),
+        });
       case "void-points":
-        return plural(-t.points_delta, "point") + " voided. Balance: " + plural(c.points_balance, "point") + ".";
+        return fmt(_("%(points)s voided. Balance: %(balance)s."), { points: plural(-t.points_delta, "point"), balance: plural(c.points_balance, "point") });
       default:
-        return "Balance adjusted: " + plural(c.points_balance, "point") + ", " + plural(c.stamp_count, "stamp") + ".";
+        return fmt(_("Balance adjusted: %(points)s, %(stamps)s."), { points: plural(c.points_balance, "point"), stamps: plural(c.stamp_count, "stamp") });
     }
   }
 
@@ -434,17 +462,22 @@
       if (op.needsPin && !("staff_pin" in op.body)) {
         var pin = await askPin(pinMessage);
         if (pin === null) {
-          showStatus("Cancelled; nothing was changed.");
+          showStatus(_("Cancelled; nothing was changed."));
           return;
         }
         op.body.staff_pin = pin;
       }
       var result = await send(op);
+      if (result === null && QUEUEABLE[op.action]) {
+        // No answer at all: the network is down. Keep it for later, with its key (applied once).
+        await enqueue(op);
+        return;
+      }
       if (isTransient(result)) {
         pending = op;
         showError(
-          (result && result.data && result.data.error ? errorMessage(result) + " " : "No answer from the server. ") +
-            "Tap Retry to send the same operation again (it will not be applied twice).",
+          (result && result.data && result.data.error ? errorMessage(result) : _("No answer from the server.")) + " " +
+            _("Tap Retry to send the same operation again (it will not be applied twice)."),
           true
         );
         return;
@@ -457,6 +490,17 @@
         return;
       }
       var code = errorCode(result);
+      if (code === "approval_required" || (op.body.approver && (code === "invalid_pin" || code === "invalid_pin_format"))) {
+        // A manager approves on this screen; the retry keeps the same Idempotency-Key.
+        var approval = await askApproval(errorMessage(result), op.body.approver || "");
+        if (approval === null) {
+          showStatus(_("Cancelled; nothing was changed."));
+          return;
+        }
+        op.body.approver = approval.approver;
+        op.body.approver_pin = approval.pin;
+        continue;
+      }
       if (code === "invalid_pin" || code === "pin_required" || code === "invalid_pin_format") {
         delete op.body.staff_pin;
         pinMessage = errorMessage(result);
@@ -467,12 +511,50 @@
     }
   }
 
+  function refusedBeforePin(action, body) {
+    // What the card on screen says it cannot take: said at once, before any PIN is asked.
+    // The server still decides; this only spares the cashier a PIN for a known refusal.
+    var program = card.program;
+    if (action === "stamp" && program.stamp_cooldown_minutes && card.last_stamp_at) {
+      var wait = Date.parse(card.last_stamp_at) + program.stamp_cooldown_minutes * 60000 - Date.now();
+      if (wait > 0) {
+        var minutes = Math.ceil(wait / 60000);
+        return fmt(_("This card was stamped moments ago; the next stamp is possible in %(wait)s."), { wait: plural(minutes, "minute") });
+      }
+    }
+    if (action === "redeem-points" && body.points && card.points_balance < body.points) {
+      return fmt(_("The card has %(balance)s points; this needs %(points)s."), { balance: card.points_balance, points: body.points });
+    }
+    if (action === "redeem-stamps") {
+      var ladder = card.stamp_rewards || [];
+      var wanted = body.reward_id === undefined ? null : body.reward_id;
+      var rung = ladder.filter(function (r) { return r.id === wanted; })[0];
+      var cost = rung ? rung.stamps_cost : program.stamps_target;
+      var name = rung ? rung.name : program.stamp_reward_description;
+      if (card.stamp_count < cost) {
+        return fmt(_("The card has %(count)s of the %(cost)s stamps %(name)s needs."), { count: card.stamp_count, cost: cost, name: name });
+      }
+    }
+    return null;
+  }
+
   function operate(action, body) {
     if (!card || busy) return;
+    if (!navigator.onLine && !QUEUEABLE[action]) {
+      clearMessages();
+      showError(fmt(_("No network: %(operation)s needs the network. Stamps and earns are kept and sent when it returns."), { operation: _(ACTION_NAMES[action]) }));
+      return;
+    }
+    var refusal = refusedBeforePin(action, body);
+    if (refusal) {
+      clearMessages();
+      showError(refusal);
+      return;
+    }
     var stores = staff.stores.length;
     if (stores > 1) {
       if (!currentStore()) {
-        showError("Choose the store you are working at first.");
+        showError(_("Choose the store you are working at first."));
         $("store-select").focus();
         return;
       }
@@ -484,7 +566,14 @@
       body: body,
       key: newKey(), // one key per button press; a retry reuses it
       needsPin: card.program.require_staff_pin,
+      cardNumber: card.card_number,
+      customer: card.customer ? card.customer.name || "" : "",
     };
+    if (!navigator.onLine) {
+      clearMessages();
+      // Offline: no PIN is asked (it cannot be checked now); the replay asks for it if the program needs it.
+      return enqueue(op).then(focusScan);
+    }
     setBusy(true);
     clearMessages();
     return runOperation(op).then(
@@ -494,7 +583,7 @@
       },
       function () {
         setBusy(false);
-        showError("Something went wrong on this page. Reload it and try again.");
+        showError(_("Something went wrong on this page. Reload it and try again."));
       }
     );
   }
@@ -508,6 +597,163 @@
       setBusy(false);
       focusScan();
     });
+  }
+
+  // --- offline: stamps and earns wait in IndexedDB ---------------------------------------------------
+
+  var QUEUEABLE = { stamp: true, "earn-points": true };
+  var ACTION_NAMES = {
+    stamp: "a stamp",
+    "earn-points": "earning points",
+    "redeem-points": "redeeming a reward",
+    "redeem-stamps": "redeeming a stamp reward",
+    "void-points": "voiding points",
+    "void-stamp": "voiding a stamp",
+    adjust: "an adjustment",
+  };
+  var QUEUE_LIMIT = 50;
+  var replaying = false;
+  var replayPin = null; // the PIN typed once during a replay, kept in memory only
+  var dbPromise = null;
+
+  function openQueue() {
+    if (!dbPromise) {
+      dbPromise = new Promise(function (resolve, reject) {
+        var request = indexedDB.open("pos-offline", 1);
+        request.onupgradeneeded = function () {
+          request.result.createObjectStore("queue", { keyPath: "id", autoIncrement: true });
+        };
+        request.onsuccess = function () {
+          resolve(request.result);
+        };
+        request.onerror = function () {
+          reject(request.error);
+        };
+      });
+    }
+    return dbPromise;
+  }
+
+  function queueRequest(mode, work) {
+    return openQueue().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction("queue", mode);
+        var request = work(tx.objectStore("queue"));
+        tx.oncomplete = function () {
+          resolve(request ? request.result : undefined);
+        };
+        tx.onerror = function () {
+          reject(tx.error);
+        };
+      });
+    });
+  }
+
+  function queuedOperations() {
+    // Keys are increasing numbers: getAll answers in the order the operations were taken.
+    return queueRequest("readonly", function (store) {
+      return store.getAll();
+    });
+  }
+
+  function showPending(count) {
+    var badge = $("offline-pending");
+    badge.textContent = fmt(_("%(count)s waiting"), { count: count });
+    badge.hidden = count === 0;
+  }
+
+  function refreshPending() {
+    return queuedOperations().then(function (ops) {
+      showPending(ops.length);
+      return ops;
+    });
+  }
+
+  async function enqueue(op) {
+    var ops = await queuedOperations();
+    if (ops.length >= QUEUE_LIMIT) {
+      showError(
+        fmt(_("%(limit)s operations are already waiting for the network: this one was not kept. Wait for the connection to return."), {
+          limit: QUEUE_LIMIT,
+        })
+      );
+      return;
+    }
+    var body = Object.assign({}, op.body);
+    delete body.staff_pin; // never stored
+    await queueRequest("readwrite", function (store) {
+      return store.add({
+        action: op.action,
+        path: op.path,
+        body: body,
+        key: op.key,
+        cardNumber: op.cardNumber,
+        customer: op.customer,
+        queuedAt: new Date().toISOString(),
+      });
+    });
+    var count = (await refreshPending()).length;
+    showStatus(
+      fmt(_("No network: %(operation)s for %(customer)s is kept and will be sent when the connection returns (%(count)s waiting)."), {
+        operation: _(ACTION_NAMES[op.action]),
+        customer: op.customer || op.cardNumber,
+        count: count,
+      })
+    );
+  }
+
+  function logOutcome(text, refused) {
+    var log = $("offline-log");
+    var item = el("li", text, refused ? "refused" : "done");
+    log.appendChild(item);
+    $("offline-outcomes").hidden = false;
+  }
+
+  async function replayQueue() {
+    if (replaying || busy || !navigator.onLine) return;
+    replaying = true;
+    try {
+      var ops = await refreshPending();
+      for (var i = 0; i < ops.length; i++) {
+        var op = ops[i];
+        var body = Object.assign({}, op.body);
+        if (replayPin) body.staff_pin = replayPin;
+        var result = await api("POST", op.path, body, op.key).catch(function () {
+          return null;
+        });
+        if (isTransient(result) || (result && result.status === 401)) return; // still down: later
+        var code = errorCode(result);
+        if (code === "pin_required" || code === "invalid_pin" || code === "invalid_pin_format") {
+          if (document.querySelector("dialog[open]")) return;
+          replayPin = await askPin((code === "pin_required" ? "" : errorMessage(result) + " ") +
+            _("The waiting operations need your PIN."));
+          if (replayPin === null) return;
+          i -= 1; // the same operation again, with the PIN
+          continue;
+        }
+        await queueRequest("readwrite", function (store) {
+          return store.delete(op.id);
+        });
+        var who = (op.customer || op.cardNumber) + ": ";
+        if (result.ok) {
+          logOutcome(who + successText(op.action, result.data), false);
+          if (card && result.data.card.card_number === card.card_number) showCard(result.data.card);
+        } else {
+          logOutcome(who + _("refused:") + " " + errorMessage(result), true);
+        }
+        await refreshPending();
+      }
+      replayPin = null;
+    } finally {
+      replaying = false;
+    }
+  }
+
+  function setupOffline() {
+    if (!window.indexedDB) return;
+    refreshPending().then(replayQueue);
+    window.addEventListener("online", replayQueue);
+    setInterval(replayQueue, 5000);
   }
 
   // --- dialogs -----------------------------------------------------------------------------------------
@@ -540,7 +786,7 @@
       function onSubmit(event) {
         event.preventDefault();
         if (!/^\d{4,6}$/.test(input.value)) {
-          $("pin-error").textContent = "A PIN is 4 to 6 digits.";
+          $("pin-error").textContent = _("A PIN is 4 to 6 digits.");
           input.focus();
           return;
         }
@@ -551,6 +797,44 @@
       }
       dialog.addEventListener("close", onClose);
       $("pin-form").addEventListener("submit", onSubmit);
+    });
+  }
+
+  function askApproval(message, approver) {
+    return new Promise(function (resolve) {
+      var dialog = $("approval-dialog");
+      var name = $("approver-input");
+      var pin = $("approver-pin-input");
+      name.value = approver;
+      pin.value = "";
+      openDialog(dialog);
+      $("approval-error").textContent = message || "";
+      (approver ? pin : name).focus();
+      function finish(value) {
+        dialog.removeEventListener("close", onClose);
+        $("approval-form").removeEventListener("submit", onSubmit);
+        closeDialog(dialog);
+        resolve(value);
+      }
+      function onSubmit(event) {
+        event.preventDefault();
+        if (!name.value.trim()) {
+          $("approval-error").textContent = _("Type the manager's username.");
+          name.focus();
+          return;
+        }
+        if (!/^\d{4,6}$/.test(pin.value)) {
+          $("approval-error").textContent = _("A PIN is 4 to 6 digits.");
+          pin.focus();
+          return;
+        }
+        finish({ approver: name.value.trim(), pin: pin.value });
+      }
+      function onClose() {
+        finish(null);
+      }
+      dialog.addEventListener("close", onClose);
+      $("approval-form").addEventListener("submit", onSubmit);
     });
   }
 
@@ -604,7 +888,7 @@
       event.preventDefault();
       var value = amount.value.trim().replace(",", ".");
       if (!/^\d+(\.\d{1,2})?$/.test(value) || parseFloat(value) <= 0) {
-        $("earn-error").textContent = "Type the purchase amount, like 12.50.";
+        $("earn-error").textContent = _("Type the purchase amount, like 12.50.");
         amount.focus();
         return;
       }
@@ -637,7 +921,7 @@
       event.preventDefault();
       var points = wholeNumber($("redeem-points").value, false);
       if (!points) {
-        $("redeem-error").textContent = "Pick a reward, or type a whole number of points.";
+        $("redeem-error").textContent = _("Pick a reward, or type a whole number of points.");
         return;
       }
       closeDialog($("redeem-dialog"));
@@ -658,7 +942,7 @@
       list.replaceChildren();
       ladder.forEach(function (rung) {
         var label = rung.name + " \u2014 " + plural(rung.stamps_cost, "stamp") +
-          (rung.available ? "" : " (" + plural(rung.stamps_cost - card.stamp_count, "more stamp") + " needed)");
+          (rung.available ? "" : " (" + fmt(_("%(more)s needed"), { more: plural(rung.stamps_cost - card.stamp_count, "more stamp") }) + ")");
         var button = el("button", label, "big choice");
         button.type = "button";
         button.disabled = !rung.available;
@@ -684,7 +968,7 @@
       });
       earns.forEach(function (row) {
         var when = new Date(row.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-        var label = when + " \u00b7 " + (row.order_reference ? "order " + row.order_reference + " \u00b7 " : "") +
+        var label = when + " \u00b7 " + (row.order_reference ? fmt(_("order %(order)s"), { order: row.order_reference }) + " \u00b7 " : "") +
           (row.purchase_amount ? "\u20ac" + row.purchase_amount + " \u00b7 " : "") + plural(row.points_voidable, "point");
         var button = el("button", label, "big choice");
         button.type = "button";
@@ -706,7 +990,7 @@
       var points = wholeNumber($("void-points").value, false);
       var reason = $("void-reason").value.trim();
       if (!points || !reason) {
-        $("void-error").textContent = "Choose a purchase above, or type a whole number of points and a reason.";
+        $("void-error").textContent = _("Choose a purchase above, or type a whole number of points and a reason.");
         return;
       }
       closeDialog($("void-dialog"));
@@ -732,15 +1016,15 @@
       var stamps = stampsText ? wholeNumber(stampsText, true) : 0;
       var reason = $("adjust-reason").value.trim();
       if (points === null || stamps === null) {
-        $("adjust-error").textContent = "Points and stamps are whole numbers, like 10 or -5.";
+        $("adjust-error").textContent = _("Points and stamps are whole numbers, like 10 or -5.");
         return;
       }
       if (!points && !stamps) {
-        $("adjust-error").textContent = "Change the points, the stamps or both.";
+        $("adjust-error").textContent = _("Change the points, the stamps or both.");
         return;
       }
       if (!reason) {
-        $("adjust-error").textContent = "Say why (the reason is kept in the ledger).";
+        $("adjust-error").textContent = _("Say why (the reason is kept in the ledger).");
         $("adjust-reason").focus();
         return;
       }
@@ -848,7 +1132,7 @@
           starting = false;
           stop();
           closeDialog(dialog);
-          showError("The camera is not available. Use the scanner or type the card number.");
+          showError(_("The camera is not available. Use the scanner or type the card number."));
         });
     });
   }
@@ -864,6 +1148,7 @@
     setupVoid();
     setupAdjust();
     setupCamera();
+    setupOffline();
     $("scan-form").addEventListener("submit", function (event) {
       event.preventDefault();
       lookup($("scan-input").value);

@@ -65,7 +65,7 @@ def test_enrollment_creates_customer_card_and_bonus_then_redirects_to_the_card(
     assert customer.merchant == merchant
     assert (customer.first_name, customer.last_name) == ("Ada", "Lovelace")
     assert customer.email == "ada.lovelace@example.com"
-    assert customer.phone == "0612345678"
+    assert customer.phone == "+33612345678"
     assert customer.birth_date == datetime.date(1990, 5, 17)
     assert customer.marketing_opt_in is True
     assert customer.terms_accepted_at is not None

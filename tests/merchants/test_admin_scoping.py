@@ -236,7 +236,7 @@ def test_superuser_onboards_a_merchant(client, db):
     client.force_login(root)
     response = client.post(
         reverse("admin:merchants_merchant_add"),
-        {"name": "New Shop", "slug": "new-shop", "is_active": "on", "enrollment_open": "on"},
+        {"name": "New Shop", "slug": "new-shop", "is_active": "on", "enrollment_open": "on", "country": "FR"},
     )
     assert response.status_code == 302
     merchant = Merchant.objects.get(slug="new-shop")
