@@ -432,6 +432,8 @@
         });
       case "void-points":
         return fmt(_("%(points)s voided. Balance: %(balance)s."), { points: plural(-t.points_delta, "point"), balance: plural(c.points_balance, "point") });
+      case "void-stamp":
+        return fmt(_("Undone: %(stamps)s on the card now."), { stamps: plural(c.stamp_count, "stamp") });
       default:
         return fmt(_("Balance adjusted: %(points)s, %(stamps)s."), { points: plural(c.points_balance, "point"), stamps: plural(c.stamp_count, "stamp") });
     }
@@ -958,6 +960,39 @@
     });
   }
 
+  // Undo a stamp or a stamp-reward redemption given by mistake: today's only (the server checks too).
+  function setupVoidStamp() {
+    $("btn-void-stamp").addEventListener("click", function () {
+      if (!card || busy) return;
+      var list = $("void-stamp-rows");
+      list.replaceChildren();
+      var today = new Date().toDateString();
+      var undone = {};
+      card.recent_transactions.forEach(function (row) {
+        if (row.type === "stamp_void" && row.related_transaction_id) undone[row.related_transaction_id] = true;
+      });
+      var rows = card.recent_transactions.filter(function (row) {
+        return (row.type === "stamp" || row.type === "stamp_redeem") && !undone[row.id] &&
+          new Date(row.created_at).toDateString() === today;
+      });
+      rows.forEach(function (row) {
+        var when = new Date(row.created_at).toLocaleTimeString([], { timeStyle: "short" });
+        var what = row.type === "stamp" ? plural(row.stamps_delta, "stamp") : _("Stamp reward");
+        var button = el("button", when + " \u00b7 " + what, "big choice");
+        button.type = "button";
+        button.addEventListener("click", function () {
+          closeDialog($("void-stamp-dialog"));
+          operate("void-stamp", { transaction_id: row.id });
+        });
+        var item = el("li");
+        item.appendChild(button);
+        list.appendChild(item);
+      });
+      $("void-stamp-none").hidden = rows.length > 0;
+      openDialog($("void-stamp-dialog"));
+    });
+  }
+
   function setupVoid() {
     $("btn-void").addEventListener("click", function () {
       if (!card || busy) return;
@@ -1146,6 +1181,7 @@
     setupRedeem();
     setupStampRewards();
     setupVoid();
+    setupVoidStamp();
     setupAdjust();
     setupCamera();
     setupOffline();
