@@ -256,6 +256,8 @@ class CustomerPrivacyAdminMixin:
 
     def _purge_pending(self, merchant_id: int) -> None:
         folder = f"{PENDING_FOLDER}/{merchant_id}"
+        # Not every storage backend can list a folder or date a file (NotImplementedError); then the
+        # old files simply stay until a backend that can does the purge.
         try:
             _, files = default_storage.listdir(folder)
         except (FileNotFoundError, NotImplementedError, OSError):
