@@ -9,7 +9,9 @@ import pytest
 from core import worker_watchdog
 from core.worker_watchdog import STUCK_AFTER_SECONDS, StuckConsumerWatchdog, is_stuck
 
-needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the guard counts messages in a real Redis queue: set REDIS_URL (CI does)")
+needs_redis = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="the guard counts messages in a real Redis queue: set REDIS_URL (CI does)"
+)
 
 
 def test_stuck_means_idle_with_messages_waiting_for_long():
