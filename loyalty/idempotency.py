@@ -1,27 +1,27 @@
 """``Idempotency-Key`` for POS mutations: the first successful answer is kept and replayed.
 
-A request with a key first *claims* it by inserting an :class:`IdempotencyRecord` (committed
-at once, so a concurrent request with the same key sees it). Then:
+The ledger decides, not a claim taken beforehand: every balance change writes its ledger row
+with the key, and the ledger's unique index (merchant, key) lets it be written once. So a
+first request costs one INSERT here, after it succeeded, keeping the bytes it answered:
 
-- the operation succeeds: the record keeps the status and body; every later request with
-  that key and the same body gets exactly that answer back and changes nothing;
-- the operation is refused or fails: nothing changed (services are atomic), so the claim is
-  released and a retry with the same key runs again (after the PIN is corrected, say);
+- a retry finds the key on the ledger in the card's lock query (loyalty/services/ledger.py),
+  and gets the kept bytes back, ``Idempotent-Replayed: true``, changing nothing;
+- a retry arriving while the first still runs waits on the card's row lock, then finds the
+  key the same way, or (when the first commits in between) hits the unique index: it answers
+  with the first result too. A refusal such as a cooldown seen by such a retry is checked
+  against the ledger before it is sent, so the client gets the first result, not the refusal;
 - the same key with another body (or from another user) is a 409 ``idempotency_conflict``;
-- a request arriving while the first is still running answers 409 ``idempotency_in_progress``
-  at once (the client retries a moment later and then gets the first answer). It never runs
-  the operation, and never holds a web worker waiting for another one.
+- a refused or failed operation wrote nothing, so a retry with the same key runs again
+  (after the PIN is corrected, say).
 
-A claim whose process died mid-way is taken over after ``STALE_AFTER``; the services also
-dedupe by the ledger's idempotency key, so even then the operation applies once.
+If the process dies between the commit and keeping the answer, the ledger row still answers
+a retry: the operation and the card as they are now.
 """
 
 import datetime
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -33,15 +33,7 @@ from loyalty.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,100}$")  # visible ASCII; the ledger column holds 100
-STALE_AFTER = datetime.timedelta(seconds=60)
 KEEP_FOR = datetime.timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    body: Any
-    replayed: bool = False
 
 
 def clean_key(raw: str | None) -> str:
@@ -67,75 +59,45 @@ def fingerprint(*, user_id: int, operation: str, payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def run_once(
-    *, merchant_id: int, user_id: int, key: str, request_hash: str, perform: Callable[[], tuple[int, Any]]
-) -> Outcome:
-    """Run ``perform`` (returning status and JSON-able body) at most once for this key."""
-    claimed = _claim(merchant_id=merchant_id, user_id=user_id, key=key, request_hash=request_hash)
-    if isinstance(claimed, Outcome):
-        return claimed
-    try:
-        status, body = perform()
-    except BaseException:
-        _release(claimed)
-        raise
-    if 200 <= status < 300:
-        IdempotencyRecord.objects.filter(pk=claimed.pk).update(
-            status_code=status, response_body=json.dumps(body, cls=DjangoJSONEncoder), completed_at=timezone.now()
-        )
-    else:
-        _release(claimed)
-    return Outcome(status=status, body=body)
+def kept_answer(*, merchant_id: int, key: str, request_hash: str) -> bytes | None:
+    """The bytes the first request with this key answered, or None if none were kept (yet).
+
+    409 ``idempotency_conflict`` when the key was used for a different request.
+    """
+    kept = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
+    if kept is None or not kept.is_complete:
+        return None
+    if kept.request_hash != request_hash:
+        raise conflict("idempotency_conflict", "This Idempotency-Key was already used for a different request.")
+    return kept.response_body.encode()
 
 
-def _claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> IdempotencyRecord | Outcome:
-    while True:
-        try:
-            return _insert_claim(merchant_id=merchant_id, user_id=user_id, key=key, request_hash=request_hash)
-        except IntegrityError:
-            pass  # the key is taken: look at who has it
-        existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
-        if existing is None:
-            continue  # released between our insert and our read: try to claim it again
-        if existing.request_hash != request_hash:
-            raise conflict(
-                "idempotency_conflict",
-                "This Idempotency-Key was already used for a different request.",
-            )
-        if existing.is_complete:
-            return Outcome(status=existing.status_code, body=json.loads(existing.response_body), replayed=True)
-        now = timezone.now()
-        if existing.started_at < now - STALE_AFTER:
-            taken = IdempotencyRecord.objects.filter(
-                pk=existing.pk, started_at=existing.started_at, status_code__isnull=True
-            ).update(started_at=now, user_id=user_id)
-            if taken:
-                existing.started_at = now
-                return existing
-            continue
-        raise conflict(
-            "idempotency_in_progress",
-            "A request with this Idempotency-Key is still being processed; retry in a moment.",
-            retry_after_seconds=1,
-        )
-
-
-def _insert_claim(*, merchant_id: int, user_id: int, key: str, request_hash: str) -> IdempotencyRecord:
-    """Insert the claim, committed at once; IntegrityError when the key is taken.
+def keep_answer(*, merchant_id: int, user_id: int, key: str, request_hash: str, status: int, body: bytes) -> None:
+    """Keep the first answer for retries: one INSERT (a concurrent keeper of the same key wins).
 
     Outside a transaction (a request in autocommit) the INSERT is its own transaction: one
-    round trip instead of BEGIN, INSERT, COMMIT. Inside one (a test, a caller's atomic block)
-    a savepoint keeps the failed INSERT from breaking the caller's transaction.
+    round trip, not BEGIN, INSERT, COMMIT. Inside one (a test, a caller's atomic block) a
+    savepoint keeps a conflicting INSERT from breaking the caller's transaction.
     """
-    fields = {"merchant_id": merchant_id, "user_id": user_id, "key": key, "request_hash": request_hash}
-    if not transaction.get_connection().in_atomic_block:
-        return IdempotencyRecord.objects.create(**fields)
-    with transaction.atomic():
-        return IdempotencyRecord.objects.create(**fields)
-
-
-def _release(record: IdempotencyRecord) -> None:
-    IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+    now = timezone.now()
+    record = IdempotencyRecord(
+        merchant_id=merchant_id,
+        user_id=user_id,
+        key=key,
+        request_hash=request_hash,
+        status_code=status,
+        response_body=body.decode(),
+        started_at=now,
+        completed_at=now,
+    )
+    try:
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():
+                record.save(force_insert=True)
+        else:
+            record.save(force_insert=True)
+    except IntegrityError:
+        pass  # the same key kept a moment ago by its concurrent repeat: the same operation's answer
 
 
 def purge_expired(*, now: datetime.datetime | None = None) -> int:

@@ -233,6 +233,20 @@ class Reward(models.Model):
             return f"{self.name} ({self.stamps_cost} stamps)"
         return f"{self.name} ({self.points_cost} pts)"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        self._touch_program()
+
+    def delete(self, *args, **kwargs):
+        deleted = super().delete(*args, **kwargs)
+        self._touch_program()
+        return deleted
+
+    def _touch_program(self) -> None:
+        # A reward's change is its program's: the POS keeps each program's rewards in memory
+        # under the program's updated_at (loyalty/selectors.py, active_rewards).
+        LoyaltyProgram.objects.filter(pk=self.program_id).update(updated_at=timezone.now())
+
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 

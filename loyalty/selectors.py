@@ -1,6 +1,7 @@
 """Reads of the loyalty domain with a fixed number of queries."""
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 
@@ -120,12 +121,18 @@ def find_cards(user: AbstractBaseUser | None, q: str) -> list[LoyaltyCard]:
 
 
 def active_rewards(program: LoyaltyProgram) -> list[Reward]:
-    """The program's active rewards, points and stamps ones (one query, kept on the program object)."""
-    cached = getattr(program, "_active_rewards", None)
-    if cached is None:
-        cached = list(Reward.objects.filter(program=program, is_active=True).order_by("name", "pk"))
-        program._active_rewards = cached
-    return cached
+    """The program's active rewards, points and stamps ones.
+
+    Kept in this process under the program's ``updated_at``, which every change of a reward
+    moves (Reward.save and delete, services.programs): the till reads them on every answer,
+    the owner changes them a few times a year.
+    """
+    return list(_active_rewards(program.pk, program.updated_at))
+
+
+@functools.lru_cache(maxsize=1024)
+def _active_rewards(program_id: int, updated_at: datetime.datetime) -> tuple[Reward, ...]:
+    return tuple(Reward.objects.filter(program_id=program_id, is_active=True).order_by("name", "pk"))
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,23 @@ def set_pin(*, staff: StaffMember, pin: str) -> None:
     staff.save(update_fields=["pin_hash", "pin_failed_attempts", "pin_locked_until"])
 
 
+def proves_pin(staff: StaffMember, pin: str | None, now: datetime.datetime | None = None) -> bool:
+    """Whether the staff row in hand settles it: the right PIN, not locked, no failures to clear.
+
+    No query: the row is the one the token loaded moments ago. Anything else (a wrong PIN, a
+    lockout, failures to reset) is for ``verify_pin``, which reads the row under lock and counts.
+    """
+    now = now or timezone.now()
+    return (
+        isinstance(pin, str)
+        and bool(staff.pin_hash)
+        and not staff.pin_failed_attempts
+        and not (staff.pin_locked_until and staff.pin_locked_until > now)
+        and PIN_PATTERN.match(pin) is not None
+        and pin_matches(staff.pin_hash, pin)
+    )
+
+
 def verify_pin(*, staff: StaffMember, pin: str | None, now: datetime.datetime | None = None) -> None:
     """Raise unless ``pin`` is this staff member's PIN; count failures, lock after five."""
     now = now or timezone.now()

@@ -46,6 +46,17 @@ def card(program, store):
 
 
 @pytest.fixture
+def wallet_on(settings):
+    """Google Wallet switched on (its variables set), so balance changes nudge the worker.
+
+    Only for tests that capture the after-commit callbacks without running them: nothing here
+    answers for Google (tests/wallet/ has the loopback fake for that).
+    """
+    settings.LOYALTY_GOOGLE_SERVICE_ACCOUNT_JSON = "/nonexistent/service-account.json"
+    settings.LOYALTY_GOOGLE_ISSUER_ID = "3388000000012345678"
+
+
+@pytest.fixture
 def browser():
     """A headless Chromium for one test (skipped with a reason when Chromium is absent)."""
     from tests.browser import chromium

@@ -132,7 +132,7 @@ def test_expiry_task_expires_and_reports(db):
 
 
 def test_many_changes_within_the_window_push_the_card_once(
-    card, store, monkeypatch, django_capture_on_commit_callbacks
+    wallet_on, card, store, monkeypatch, django_capture_on_commit_callbacks
 ):
     pushes = []
     monkeypatch.setattr(delivery, "push_card", pushes.append)
@@ -192,7 +192,7 @@ def test_a_large_batch_is_nudged_with_one_sweep_not_one_message_per_card(monkeyp
 
 
 def test_pos_operation_succeeds_quickly_with_the_broker_down_and_the_sweep_delivers_later(
-    card, store, monkeypatch, caplog, django_capture_on_commit_callbacks
+    wallet_on, card, store, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):
     pushes = []
     monkeypatch.setattr(delivery, "push_card", pushes.append)
@@ -302,7 +302,7 @@ def nothing_pending() -> bool:
 
 
 @needs_worker
-def test_real_worker_runs_the_expiry_and_delivers_coalesced_wallet_updates(celery_worker):
+def test_real_worker_runs_the_expiry_and_delivers_coalesced_wallet_updates(wallet_on, celery_worker):
     log = celery_worker.log
     program = ProgramFactory(points_expiry_days=30)
     store = StoreFactory(merchant=program.merchant)
@@ -332,7 +332,7 @@ def test_real_worker_runs_the_expiry_and_delivers_coalesced_wallet_updates(celer
 
 
 @needs_worker
-def test_real_worker_sweep_delivers_what_a_dead_broker_lost(celery_worker):
+def test_real_worker_sweep_delivers_what_a_dead_broker_lost(wallet_on, celery_worker):
     log = celery_worker.log
     program = ProgramFactory()
     store = StoreFactory(merchant=program.merchant)

@@ -361,7 +361,7 @@ def test_hundred_concurrent_api_operations_on_a_hundred_cards_with_retries_apply
 
 @needs_redis_server
 def test_pos_keeps_working_when_redis_stops_and_the_sweep_delivers_once_it_is_back(
-    private_redis, settings, tmp_path, caplog, monkeypatch
+    wallet_on, private_redis, settings, tmp_path, caplog, monkeypatch
 ):
     caplog.set_level(logging.WARNING)
     monkeypatch.setattr(broker_nudges, "_broker_unavailable_until", 0.0)
@@ -377,7 +377,9 @@ def test_pos_keeps_working_when_redis_stops_and_the_sweep_delivers_once_it_is_ba
     program = ProgramFactory()
     store = StoreFactory(merchant=program.merchant)
     cashiers = [StaffMemberFactory(merchant=program.merchant, stores=[store]) for _ in range(4)]
-    cards = [make_card(program=program, store=store) for _ in range(12)]
+    # A card per request: a card whose update is already pending gets no second nudge, so the
+    # cards reached after Redis stops are the ones whose nudges must fail, and say so.
+    cards = [make_card(program=program, store=store) for _ in range(60)]
     WalletUpdate.objects.all().delete()
     rows_before = LoyaltyTransaction.objects.count()
     per_thread = 15

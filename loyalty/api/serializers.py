@@ -161,7 +161,7 @@ class RedeemStampsInput(MutationInput):
     def validate_reward_id(self, value: int) -> Reward:
         # Another merchant's reward is unknown here (404), like another merchant's card; whether it
         # is this program's, active and paid in stamps is the service's rule.
-        reward = Reward.objects.filter(pk=value, program__merchant_id=self.context["card"].merchant_id).first()
+        reward = Reward.objects.filter(pk=value, program__merchant_id=self.context["staff"].merchant_id).first()
         if reward is None:
             raise LoyaltyError("reward_not_found", "That reward is not in this card's catalogue.", status=404)
         return reward

@@ -7,16 +7,18 @@ selectors, errors from the one handler in loyalty/api/errors.py.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpResponse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -39,15 +41,12 @@ from loyalty.selectors import (
 )
 from loyalty.services.alerts import acknowledge_alert
 from loyalty.services.approvals import verify_approver
+from loyalty.services.ledger import CardAtTill, PinNotProven, card_not_found
 from merchants import login_limits
 from merchants.models import StaffMember, Store
 from merchants.pins import unlock_pin, verify_pin
 from merchants.selectors import scoped, staff_member_for
 from merchants.tokens import issue_token, live_tokens, sign_out_device, sign_out_staff
-
-
-def card_not_found() -> LoyaltyError:
-    return LoyaltyError("card_not_found", _("No card with this number at your merchant."), status=404)
 
 
 @dataclass(frozen=True)
@@ -280,62 +279,85 @@ class CardViewSet(viewsets.GenericViewSet):
             ),
         )
 
-    def _mutate(self, input_class, apply: Callable[[Operation], services.LedgerResult]) -> Response:
-        """Input serializer -> PIN when required -> one service call -> output, at most once per key."""
+    def _mutate(self, input_class, apply: Callable[[Operation], services.LedgerResult]) -> HttpResponse:
+        """Input serializer -> one service call (card lock, PIN rule, replay) -> the answer, kept once per key.
+
+        The card is read once, locked, by the service (``CardAtTill``); only an input naming a
+        reward reads it before. The answer is rendered once to bytes: those are sent, and kept
+        for a retry with the same Idempotency-Key (loyalty/idempotency.py).
+        """
         request = self.request
         staff = current_staff(request)
         key = idempotency.clean_key(request.headers.get(idempotency.HEADER))
-
-        def perform() -> tuple[int, Any]:
-            card = self.get_card()
-            serializer = input_class(data=request.data, context={"staff": staff, "card": card})
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
-            if card.program.require_staff_pin:
-                verify_pin(staff=staff, pin=data.get("staff_pin"))
-            approver = None
-            if data.get("approver"):
-                # Checked before the operation's transaction: a wrong PIN counts even though it is refused.
-                approver = verify_approver(
-                    merchant_id=card.merchant_id,
-                    store=data["store"],
-                    username=data["approver"],
-                    pin=data.get("approver_pin"),
-                )
-            result = apply(Operation(card, data["store"], request.user, key, data, approver))
-            # The service's card is the row as it saved it (read under lock, then updated), with
-            # program and merchant; its customer is the one loaded above. No need to read it again.
-            after = result.card
-            after.customer = card.customer
-            detail = card_detail(after)
-            # The new ledger row is among the recent ones the detail has just read, with what a row
-            # shows; read it on its own only when it is not (a replay of an older operation).
-            row = next((t for t in detail.recent_transactions if t.pk == result.transaction.pk), None)
-            if row is None:
-                row = transactions_for_display(after).get(pk=result.transaction.pk)
-            return 200, s.MutationOutput({"transaction": row, "card": detail}).data
-
-        if not key:
-            status, body = perform()
-            return Response(body, status=status)
-        payload = request.data
-        if isinstance(payload, dict):
-            payload = {name: value for name, value in payload.items() if name not in ("staff_pin", "approver_pin")}
-        card_number = self.kwargs["card_number"]
-        outcome = idempotency.run_once(
-            merchant_id=staff.merchant_id,
-            user_id=request.user.pk,
-            key=key,
-            request_hash=idempotency.fingerprint(
+        number = normalize_card_number(self.kwargs["card_number"])
+        if number is None:
+            raise card_not_found()
+        card = SimpleLazyObject(self.get_card)  # read only by an input that needs it (a reward's program)
+        serializer = input_class(data=request.data, context={"staff": staff, "card": card})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        request_hash = ""
+        if key:
+            payload = request.data
+            if isinstance(payload, dict):
+                payload = {k: v for k, v in payload.items() if k not in ("staff_pin", "approver_pin")}
+            request_hash = idempotency.fingerprint(
+                user_id=request.user.pk, operation=f"{self.action}:{number}", payload=payload
+            )
+        approver = None
+        if data.get("approver"):
+            # Checked before the operation's transaction: a wrong PIN counts even though it is refused.
+            approver = verify_approver(
+                merchant_id=staff.merchant_id,
+                store=data["store"],
+                username=data["approver"],
+                pin=data.get("approver_pin"),
+            )
+        pin = data.get("staff_pin")
+        target = CardAtTill(merchant_id=staff.merchant_id, card_number=number, staff=staff, pin=pin)
+        operation = Operation(target, data["store"], request.user, key, data, approver)
+        try:
+            result = apply(operation)
+        except PinNotProven:
+            verify_pin(staff=staff, pin=pin)  # counts the attempt and says why, or clears old failures
+            staff.pin_failed_attempts, staff.pin_locked_until = 0, None
+            result = apply(operation)
+        if result.replayed:
+            return self._replay(staff, key, request_hash, result)
+        response = self._answer(result)
+        if key:
+            idempotency.keep_answer(
+                merchant_id=staff.merchant_id,
                 user_id=request.user.pk,
-                operation=f"{self.action}:{normalize_card_number(card_number) or card_number}",
-                payload=payload,
-            ),
-            perform=perform,
-        )
-        response = Response(outcome.body, status=outcome.status)
-        if outcome.replayed:
+                key=key,
+                request_hash=request_hash,
+                status=response.status_code,
+                body=response.content,
+            )
+        return response
+
+    def _answer(self, result: services.LedgerResult, *, replayed: bool = False) -> HttpResponse:
+        """The transaction and the card as the service left it, rendered once to JSON bytes."""
+        after = result.card  # read under lock and saved by the service, with customer, program and tier
+        detail = card_detail(after)
+        # The new ledger row is among the recent ones the detail has just read, with what a row
+        # shows; read it on its own only when it is not (a replay of an older operation).
+        row = next((t for t in detail.recent_transactions if t.pk == result.transaction.pk), None)
+        if row is None:
+            row = transactions_for_display(after).get(pk=result.transaction.pk)
+        body = JSONRenderer().render(s.MutationOutput({"transaction": row, "card": detail}).data)
+        response = HttpResponse(body, content_type="application/json")
+        if replayed:
             response["Idempotent-Replayed"] = "true"
+        return response
+
+    def _replay(self, staff: StaffMember, key: str, request_hash: str, result: services.LedgerResult) -> HttpResponse:
+        """The first answer to this key: the bytes kept, else rebuilt from its ledger row (never kept, a crash)."""
+        body = idempotency.kept_answer(merchant_id=staff.merchant_id, key=key, request_hash=request_hash)
+        if body is None:
+            return self._answer(result, replayed=True)
+        response = HttpResponse(body, content_type="application/json")
+        response["Idempotent-Replayed"] = "true"
         return response
 
 

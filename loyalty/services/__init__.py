@@ -19,7 +19,11 @@ from loyalty.services.ledger import (
     MAX_POINTS_PER_OPERATION,
     MAX_PURCHASE_AMOUNT,
     MAX_STAMPS_PER_ADJUSTMENT,
+    CardAtTill,
     LedgerResult,
+    PinNotProven,
+    applied_with_key,
+    card_not_found,
 )
 from loyalty.services.points import earn_points, points_for_purchase, redeem_points, void_points
 from loyalty.services.programs import (
@@ -45,6 +49,10 @@ __all__ = [
     "MAX_PURCHASE_AMOUNT",
     "MAX_STAMPS_PER_ADJUSTMENT",
     "BirthdayReport",
+    "CardAtTill",
+    "PinNotProven",
+    "applied_with_key",
+    "card_not_found",
     "ExpiryReport",
     "LedgerResult",
     "ReminderReport",

@@ -14,6 +14,7 @@ from loyalty.services.ledger import (
     MAX_STAMPS_PER_ADJUSTMENT,
     LedgerResult,
     Type,
+    applies_once,
     lock_card,
     record,
     require_points,
@@ -24,6 +25,7 @@ from merchants.authorization import require_manager_of
 from merchants.models import Store
 
 
+@applies_once(Type.POINTS_ADJUST, Type.STAMPS_ADJUST)
 def adjust_balance(
     *,
     card: LoyaltyCard,

@@ -1,19 +1,22 @@
 """What every balance change shares: the card lock, the ledger row, the input checks."""
 
 import datetime
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError, conflict, invalid
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
-from merchants.models import Store
+from merchants.models import StaffMember, Store
+from merchants.pins import proves_pin
 from wallet.outbox import schedule_pass_updates
 
 Type = LoyaltyTransaction.Type
@@ -30,30 +33,75 @@ class LedgerResult:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class CardAtTill:
+    """A card as the till names it: its number at the staff member's merchant, not read yet.
+
+    ``lock_card`` reads and locks it in one query, and there applies the program's PIN rule to
+    the PIN the cashier typed, checked on the staff row the token already loaded. So a POS
+    operation reads the card once, and a right PIN costs no query.
+    """
+
+    merchant_id: int
+    card_number: str
+    staff: StaffMember | None = None
+    pin: str | None = None
+
+
+class PinNotProven(Exception):
+    """The program wants a PIN and the staff row in hand does not prove it (a wrong PIN, a lockout,
+    failures to clear): the caller runs ``merchants.pins.verify_pin`` after the rollback, which
+    counts the attempt and says why, or clears old failures so the operation can run again."""
+
+
+def card_not_found() -> LoyaltyError:
+    return LoyaltyError("card_not_found", _("No card with this number at your merchant."), status=404)
+
+
 def lock_card(
-    card: LoyaltyCard, idempotency_key: str, type_: str, store: Store | None, annotations: dict | None = None
+    card: LoyaltyCard | CardAtTill,
+    idempotency_key: str,
+    type_: str,
+    store: Store | None,
+    annotations: dict | None = None,
 ) -> tuple[LoyaltyCard, LedgerResult | None]:
     """Lock the card row; answer a replay if this idempotency key was already applied.
 
-    ``annotations`` ride along in the same query (the best promotion, whether the program has
-    tiers: loyalty/services/promotions.py), so the rules an operation needs cost no extra round trip.
+    One query: ``annotations`` ride along (the best promotion, whether the program has tiers:
+    loyalty/services/promotions.py), and so does the id of the ledger row already written
+    with this idempotency key, so a first request pays nothing to learn it is not a replay.
+    Two requests with one key at the same moment are settled by the ledger's unique index
+    (``record`` raises ``idempotency_conflict``; the API then answers with the first result).
     """
-    locked = (
-        LoyaltyCard.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("program", "merchant", "tier")
-        .annotate(**(annotations or {}))
-        .get(pk=card.pk)
-    )
+    annotations = dict(annotations or {})
     if idempotency_key:
-        previous = LoyaltyTransaction.objects.filter(
-            merchant_id=locked.merchant_id, idempotency_key=idempotency_key
-        ).first()
-        if previous is not None:
-            if previous.card_id != locked.pk or previous.type != type_:
-                raise conflict(
-                    "idempotency_conflict", _("This Idempotency-Key was already used for another operation.")
-                )
-            return locked, LedgerResult(transaction=previous, card=locked, replayed=True)
+        annotations["applied_id_"] = Subquery(
+            LoyaltyTransaction.objects.filter(
+                merchant_id=OuterRef("merchant_id"), idempotency_key=idempotency_key
+            ).values("pk")[:1]
+        )
+    cards = (
+        LoyaltyCard.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("program", "merchant", "tier", "customer")
+        .annotate(**annotations)
+    )
+    if isinstance(card, CardAtTill):
+        locked = cards.filter(merchant_id=card.merchant_id, card_number=card.card_number, deleted_at__isnull=True)
+        locked = locked.first()
+        if locked is None:
+            raise card_not_found()
+    else:
+        locked = cards.get(pk=card.pk)
+    if getattr(locked, "applied_id_", None) is not None:
+        previous = LoyaltyTransaction.objects.get(pk=locked.applied_id_)
+        if previous.card_id != locked.pk or previous.type != type_:
+            raise conflict("idempotency_conflict", _("This Idempotency-Key was already used for another operation."))
+        return locked, LedgerResult(transaction=previous, card=locked, replayed=True)
+    if isinstance(card, CardAtTill) and locked.program.require_staff_pin:
+        if not card.pin:
+            raise LoyaltyError("pin_required", _("Enter your staff PIN."), status=400)
+        if card.staff is None or not proves_pin(card.staff, card.pin):
+            raise PinNotProven
     if store is not None and store.merchant_id != locked.merchant_id:
         raise invalid("unknown_store", _("That store does not belong to this card's merchant."))
     if not (locked.is_active and locked.deleted_at is None):
@@ -61,6 +109,51 @@ def lock_card(
     if not (locked.program.is_active and locked.merchant.is_active):
         raise conflict("card_inactive", _("This card's loyalty program is not active."))
     return locked, None
+
+
+def applied_with_key(*, merchant_id: int, key: str) -> LedgerResult | None:
+    """The operation this merchant's ledger holds under an idempotency key, with its card as it is now."""
+    previous = (
+        LoyaltyTransaction.objects.select_related("card__program", "card__merchant", "card__tier", "card__customer")
+        .filter(merchant_id=merchant_id, idempotency_key=key)
+        .first()
+    )
+    if previous is None:
+        return None
+    return LedgerResult(transaction=previous, card=previous.card, replayed=True)
+
+
+def applies_once(*types: str):
+    """Make a balance-change service answer a repeated idempotency key with the first operation.
+
+    ``lock_card`` sees a key applied before this request started. A repeat running at the same
+    moment waits on the card's lock and then either hits the ledger's unique index or a rule
+    the first operation changed (a cooldown, a balance): its transaction is rolled back, and
+    if the ledger holds this key for this card and operation, that is the answer, ``replayed``.
+    """
+
+    def decorate(service):
+        @functools.wraps(service)
+        def run(*, card, idempotency_key: str = "", **kwargs) -> LedgerResult:
+            try:
+                return service(card=card, idempotency_key=idempotency_key, **kwargs)
+            except LoyaltyError:
+                if not idempotency_key:
+                    raise
+                first = applied_with_key(merchant_id=card.merchant_id, key=idempotency_key)
+                if first is None or first.transaction.type not in types or not _same_card(first.card, card):
+                    raise
+                return first
+
+        return run
+
+    return decorate
+
+
+def _same_card(found: LoyaltyCard, card: LoyaltyCard | CardAtTill) -> bool:
+    if isinstance(card, CardAtTill):
+        return found.card_number == card.card_number
+    return found.pk == card.pk
 
 
 def require_participation(store: Store | None, operation: str) -> None:

@@ -16,9 +16,9 @@ from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
+    applies_once,
     clean_amount,
     clean_points,
-    duplicate_order,
     lock_card,
     record,
     require_participation,
@@ -42,6 +42,7 @@ def points_for_purchase(
     return math.floor(purchase_amount * program.points_per_euro * tier_multiplier * promotion_multiplier)
 
 
+@applies_once(Type.POINTS_EARN)
 def earn_points(
     *,
     card: LoyaltyCard,
@@ -70,13 +71,7 @@ def earn_points(
                 _("Purchases below €%(min)s do not earn points.") % {"min": program.min_purchase},
                 min_purchase=str(program.min_purchase),
             )
-        if (
-            order_reference
-            and LoyaltyTransaction.objects.filter(
-                merchant_id=card.merchant_id, type=Type.POINTS_EARN, order_reference=order_reference
-            ).exists()
-        ):
-            raise duplicate_order(order_reference)
+        # An order earning twice is refused by the ledger's unique index (record: duplicate_order).
         # The tier the card has before this earn, and the best promotion running now at this store.
         promotion = applied_promotion(card)
         tier_multiplier = card.tier.points_multiplier if card.tier else ONE
@@ -108,6 +103,7 @@ def earn_points(
         return result
 
 
+@applies_once(Type.POINTS_REDEEM)
 def redeem_points(
     *,
     card: LoyaltyCard,
@@ -170,6 +166,7 @@ def redeem_points(
         )
 
 
+@applies_once(Type.POINTS_VOID)
 def void_points(
     *,
     card: LoyaltyCard,

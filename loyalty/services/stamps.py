@@ -14,6 +14,7 @@ from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
     Type,
+    applies_once,
     human_wait,
     lock_card,
     record,
@@ -25,6 +26,7 @@ from loyalty.services.promotions import applied_promotion, promotion_annotations
 from merchants.models import StaffMember, Store
 
 
+@applies_once(Type.STAMP)
 def add_stamp(
     *,
     card: LoyaltyCard,
@@ -100,6 +102,7 @@ def check_stamps_reward(reward: Reward, program_id: int) -> None:
         )
 
 
+@applies_once(Type.STAMP_REDEEM)
 def redeem_stamps(
     *,
     card: LoyaltyCard,
@@ -149,6 +152,7 @@ def redeem_stamps(
         )
 
 
+@applies_once(Type.STAMP_VOID)
 def void_stamp(
     *,
     card: LoyaltyCard,

@@ -33,7 +33,9 @@ def pending():
     return set(WalletUpdate.objects.filter(status="pending").values_list("card_id", flat=True))
 
 
-def test_rename_schedules_the_customers_live_cards_after_commit(customer, card, django_capture_on_commit_callbacks):
+def test_rename_schedules_the_customers_live_cards_after_commit(
+    wallet_on, customer, card, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         changed = update_customer(customer=customer, changed_by=None, **details(customer, last_name=" Hopper "))
     assert changed == ["last_name"]

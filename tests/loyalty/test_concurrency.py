@@ -70,6 +70,20 @@ def test_same_idempotency_key_from_many_threads_applies_once():
     assert card.stamp_count == 1
 
 
+def test_same_key_from_many_threads_with_a_cooldown_all_get_the_first_stamp():
+    # The repeats wait on the card's lock, then meet the cooldown the first one started: each is
+    # answered with the first stamp (the ledger holds the key), none with "cooldown_active".
+    card = make_card(program=ProgramFactory(stamp_cooldown_minutes=10))
+    results = run_concurrently(
+        [lambda: services.add_stamp(card=card, store=None, staff_user=None, idempotency_key="tap-2")] * 12
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len({r.transaction.pk for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    card.refresh_from_db()
+    assert card.stamp_count == 1
+
+
 def test_one_order_reference_on_two_cards_at_once_earns_once():
     program = ProgramFactory()
     cards = [make_card(program=program) for _ in range(10)]

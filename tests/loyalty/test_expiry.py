@@ -67,7 +67,9 @@ def test_expires_exactly_after_n_days_of_inactivity(expiring):
     assert len(expire_rows(just_past)) == 1
 
 
-def test_expiry_writes_a_ledger_row_and_one_wallet_update_per_card(expiring, django_capture_on_commit_callbacks):
+def test_expiry_writes_a_ledger_row_and_one_wallet_update_per_card(
+    expiring, wallet_on, django_capture_on_commit_callbacks
+):
     store = StoreFactory(merchant=expiring.merchant)
     card = inactive_card(expiring, points=70, since=datetime.timedelta(days=90), store=store)
     services.adjust_balance(card=card, staff_user=operator(), reason="stamps", stamps_delta=3)

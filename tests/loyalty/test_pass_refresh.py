@@ -20,7 +20,9 @@ def clear_outbox():
     WalletUpdate.objects.all().delete()
 
 
-def test_program_change_refreshes_every_live_card_in_slices(db, monkeypatch, django_capture_on_commit_callbacks):
+def test_program_change_refreshes_every_live_card_in_slices(
+    db, wallet_on, monkeypatch, django_capture_on_commit_callbacks
+):
     program = ProgramFactory()
     cards = [make_card(program=program) for _ in range(7)]
     gone = make_card(program=program)
@@ -65,7 +67,7 @@ def test_rewards_refresh_their_program(card):
     assert pending() == {card.pk}
 
 
-def test_card_service_goes_through_set_cards_active(card, store, django_capture_on_commit_callbacks):
+def test_card_service_goes_through_set_cards_active(card, wallet_on, store, django_capture_on_commit_callbacks):
     clear_outbox()
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.update_card(card=card, is_active=False, enrolled_at_store=store) is True

@@ -138,7 +138,6 @@ def test_wallet_shows_the_next_reward_and_announces_each_rung(card, store, progr
     assert fields["reward"]["value"] == "2 more stamps for A free coffee"
     assert card_notices(card) == []
     stamps(card, store, 3)
-    card.program._active_rewards = None
     fields = {f["key"]: f for f in pass_json(card)["storeCard"]["secondaryFields"]}
     assert fields["reward"]["value"] == "Ready: A free coffee; 4 more stamps for Cake"
     [notice] = card_notices(card)

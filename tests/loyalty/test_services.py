@@ -364,13 +364,23 @@ def test_idempotency_key_reused_for_another_operation_conflicts(card, store):
 # --- outbox -------------------------------------------------------------------------------
 
 
-def test_balance_change_records_one_pending_wallet_update_after_commit(card, store, django_capture_on_commit_callbacks):
+def test_balance_change_records_one_pending_wallet_update_after_commit(
+    card, wallet_on, store, django_capture_on_commit_callbacks
+):
     WalletUpdate.objects.all().delete()
     with django_capture_on_commit_callbacks() as callbacks:
         services.add_stamp(card=card, store=store, staff_user=None)
         services.earn_points(card=card, purchase_amount=Decimal("3"), store=store, staff_user=None)
     assert WalletUpdate.objects.filter(card=card, status="pending").count() == 1  # coalesced
-    assert len(callbacks) == 2
+    assert len(callbacks) == 1  # the second change found the update pending: its nudge is on its way
+
+
+def test_no_nudge_without_a_wallet_but_the_outbox_row_is_kept(card, store, django_capture_on_commit_callbacks):
+    WalletUpdate.objects.all().delete()
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.add_stamp(card=card, store=store, staff_user=None)
+    assert callbacks == []  # no wallet is switched on: no pass to push, no message to Redis
+    assert WalletUpdate.objects.filter(card=card, status="pending").count() == 1  # the sweep settles it
 
 
 def test_refused_operation_schedules_nothing(card, store, django_capture_on_commit_callbacks):
