@@ -50,6 +50,7 @@ from common import (  # noqa: E402
     print_table,
     setup_django,
 )
+from open_loop import run_open_loop  # noqa: E402
 
 SLUG = "bench-pos"
 STAFF = 32
@@ -462,6 +463,11 @@ def main() -> None:
                 row["pgbench_tps"] = raw["tps"]
                 row["ratio"] = product["rps"] / raw["tps"]
             results.append(row)
+        # Latency under normal load: an open loop at half the capacity the first closed loop measured.
+        open_rate = results[0]["rps"] / 2
+        open_loop = run_open_loop(
+            port=port, rate=open_rate, seconds=args.duration, cards=data["numbers"], tokens=data["tokens"]
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -505,9 +511,18 @@ def main() -> None:
         "\nWith N clients each waiting for its answer, the mean latency is N / req/s (Little's law): a p99 under"
         " 50 ms needs at least N / 0.050 s requests per second, and more since p99 is above the mean."
     )
+    print_table(
+        f"POS latency at a fixed rate (open loop, half the capacity measured at {results[0]['clients']} clients,"
+        f" {args.duration}s; latency counted from each request's due time)",
+        ["rate req/s", "answered req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "p99 limit ms", "verdict"],
+        [[f"{open_loop['rate']:.0f}", f"{open_loop['achieved_rps']:.0f}", f"{open_loop['p50']:.1f}",
+          f"{open_loop['p95']:.1f}", f"{open_loop['p99']:.1f}", str(open_loop["errors"]), "50",
+          "ok" if open_loop["p99"] < 50 and not open_loop["errors"] else "OVER"]],
+    )  # fmt: skip
     emit_result(
         "pos",
         {
+            "open_loop": open_loop,
             "workers": args.workers,
             "threads": args.threads,
             "worker_class": args.worker_class,
