@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
+from core.indexes import PatternOps
 from merchants.models import Merchant
 
 
@@ -38,6 +40,11 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["merchant", "email"], name="customer_email_idx"),
             models.Index(fields=["merchant", "phone"], name="customer_phone_idx"),
+            # The admin's name search, a prefix of the first or last name in any case (loyalty/admin_search.py).
+            models.Index(F("merchant"), PatternOps(Upper("last_name")), name="customer_last_name_prefix_idx"),
+            models.Index(F("merchant"), PatternOps(Upper("first_name")), name="customer_first_name_prefix_idx"),
+            # The admin's list, newest first.
+            models.Index(fields=["merchant", "created_at"], name="customer_merchant_created_idx"),
         ]
 
     def __str__(self) -> str:

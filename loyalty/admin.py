@@ -11,6 +11,13 @@ from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError
 from loyalty import services
+from loyalty.admin_search import (
+    LEDGER_SEARCH_HELP,
+    MAX_LEDGER_CARDS,
+    IndexedSearchAdmin,
+    search_cards,
+    search_ledger,
+)
 from loyalty.models import Alert, LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Promotion, Reward, Tier
 from loyalty.services.alerts import acknowledge_alert, describe
 from merchants.admin_filters import titled
@@ -320,7 +327,7 @@ BALANCE_FIELDS = [
 
 
 @admin.register(LoyaltyCard)
-class LoyaltyCardAdmin(MerchantScopedAdmin):
+class LoyaltyCardAdmin(IndexedSearchAdmin):
     list_display = [
         "card_number",
         "customer",
@@ -338,16 +345,10 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
         titled("deleted_at", _("deletion"), empty=_("Live cards"), filled=_("Deleted cards")),
         titled("enrolled_at_store", _("store of enrollment")),
     ]
-    search_fields = [
-        "card_number",
-        "qr_code_data",
-        "customer__email",
-        "customer__phone",
-        "customer__first_name",
-        "customer__last_name",
-    ]
-    list_select_related = ["customer", "merchant", "program"]
-    date_hierarchy = "created_at"
+    list_select_related = ["customer", "merchant", "program__merchant"]  # a program's name shows its merchant
+    # Newest first (Meta.ordering) and these columns: each has a (merchant, column) or unique index.
+    sortable_by = ["card_number", "last_activity_at", "created_at"]
+    operator_sortable_by = ["card_number"]
     actions = ["deactivate_cards", "reactivate_cards", "soft_delete_cards"]
     readonly_fields = [
         "merchant",
@@ -407,6 +408,9 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
         if request.user.is_superuser:
             return self.list_display
         return ["card_number", "customer", "stamp_count", "points_balance", "last_activity_at", "is_active"]
+
+    def search_lookup(self, request, queryset, lookup, term):
+        return search_cards(queryset, lookup, request.user)
 
     @admin.display(description=_("Recent ledger"))
     def recent_ledger(self, obj):
@@ -577,7 +581,7 @@ class LoyaltyCardAdmin(MerchantScopedAdmin):
 
 
 @admin.register(LoyaltyTransaction)
-class LoyaltyTransactionAdmin(ReadOnlyScopedAdmin):
+class LoyaltyTransactionAdmin(IndexedSearchAdmin, ReadOnlyScopedAdmin):
     list_display = [
         "created_at",
         "type",
@@ -599,18 +603,26 @@ class LoyaltyTransactionAdmin(ReadOnlyScopedAdmin):
             return self.list_display
         return ["created_at", "type", "card", "stamps_delta", "points_delta", "purchase_amount", "store", "staff_user"]
 
-    search_fields = [
-        "card__card_number",
-        "card__customer__email",
-        "card__customer__phone",
-        "card__customer__last_name",
-        "order_reference",
-        "reason",
-        "idempotency_key",
-    ]
+    search_help_text = LEDGER_SEARCH_HELP
     list_select_related = ["card", "store", "staff_user", "approved_by"]
-    date_hierarchy = "created_at"
-    show_full_result_count = False
+    # Newest first (Meta.ordering) on the (merchant, created_at) index, or the created_at one for the operator;
+    # no other column sorts 10 million rows.
+    sortable_by = ["created_at"]
+    operator_ordering = None
+    operator_sortable_by = ["created_at"]
+
+    def search_lookup(self, request, queryset, lookup, term):
+        rows, more_cards = search_ledger(queryset, lookup, request.user, term)
+        if more_cards:
+            self.note(
+                request,
+                _(
+                    "More than %(count)s cards match “%(term)s”: these are the operations of the %(count)s "
+                    "most recently active. Type more of the name, or a card number, an email or a phone number."
+                )
+                % {"count": MAX_LEDGER_CARDS, "term": term},
+            )
+        return rows
 
 
 class AcknowledgedFilter(admin.SimpleListFilter):

@@ -494,6 +494,10 @@ class LoyaltyCard(models.Model):
                 condition=models.Q(deleted_at__isnull=True),
                 name="card_live_balances_idx",
             ),
+            # The admin's "Inactive" filter (deleted cards are inactive too): few rows, newest first.
+            models.Index(
+                fields=["merchant", "created_at"], condition=models.Q(is_active=False), name="card_inactive_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -532,8 +536,9 @@ class LoyaltyTransaction(models.Model):
         STAMPS_IMPORT = "stamps_import", _("Stamps imported")
 
     card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions")
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # No index of their own: the (merchant, …) and (store, created_at) indexes below start with them.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions", db_index=False)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     staff_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -605,6 +610,10 @@ class LoyaltyTransaction(models.Model):
         indexes = [
             models.Index(fields=["card", "-created_at"], name="ledger_card_created_idx"),
             models.Index(fields=["merchant", "-created_at"], name="ledger_merchant_created_idx"),
+            # The admin's filters by operation and by store, newest first: a rare operation or a new
+            # store's few rows are found without walking the merchant's whole ledger.
+            models.Index(fields=["merchant", "type", "-created_at"], name="ledger_merchant_type_idx"),
+            models.Index(fields=["store", "-created_at"], name="ledger_store_created_idx"),
             # Insights: visits (stamps and earns) of a period, read from the index alone on PostgreSQL.
             models.Index(
                 fields=["merchant", "created_at"],

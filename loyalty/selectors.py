@@ -62,6 +62,7 @@ MAX_LOOKUP_MATCHES = 10
 _CARD_URL = re.compile(r"/card/(?P<token>[A-Za-z0-9_-]+)/?(?:[?#].*)?$")
 _PHONE_NOISE = re.compile(r"[\s.()/-]")
 _PHONE = re.compile(r"^\+?\d{6,15}$")
+_QR_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")  # generate_qr_code_data: token_urlsafe(24)
 
 
 def normalize_card_number(value: str) -> str | None:
@@ -85,6 +86,45 @@ def card_by_number(user: AbstractBaseUser | None, card_number: str) -> LoyaltyCa
     return pos_cards(user).filter(card_number=normalized).first()
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What a cashier scanned or an owner typed, read once: the kind of value and the value to match.
+
+    ``kind`` is ``card_number`` (``1234-5678-9012``), ``qr`` (a card page URL's token, or a term
+    shaped like a QR token), ``email`` (lower-cased), ``phone`` (E.164) or ``text``: anything else,
+    which the till tries as QR data and the admin as the start of a name.
+    """
+
+    kind: str
+    value: str
+
+
+def read_lookup(q: str, country: str = DEFAULT_COUNTRY) -> Lookup | None:
+    """``q`` classified for an exact, indexed match; national phone numbers are read in ``country``."""
+    q = (q or "").strip()
+    if not q:
+        return None
+    number = normalize_card_number(q)
+    if number is not None:
+        return Lookup("card_number", number)
+    if url := _CARD_URL.search(q):
+        return Lookup("qr", url.group("token"))
+    if "@" in q:
+        return Lookup("email", q.lower())
+    # A QR token (32 URL-safe characters) never looks like a phone: this is the phone alone.
+    if _PHONE.match(_PHONE_NOISE.sub("", q)) and (phone := to_e164(q, country)):
+        return Lookup("phone", phone)
+    if _QR_TOKEN.fullmatch(q):
+        return Lookup("qr", q)
+    return Lookup("text", q)
+
+
+def merchant_country(user: AbstractBaseUser | None) -> str:
+    """The country national phone numbers are read in: the user's merchant's (the operator: the default)."""
+    member = staff_member_for(user)
+    return member.merchant.country if member is not None else DEFAULT_COUNTRY
+
+
 def find_cards(user: AbstractBaseUser | None, q: str) -> list[LoyaltyCard]:
     """Cards matching what the cashier scanned or typed, in one query.
 
@@ -94,29 +134,21 @@ def find_cards(user: AbstractBaseUser | None, q: str) -> list[LoyaltyCard]:
     and matched exactly against the E.164 phones customers are stored with. Each is an index
     lookup. A phone several customers share gives several cards.
     """
-    q = (q or "").strip()
-    if not q:
+    lookup = read_lookup(q, merchant_country(user))
+    if lookup is None:
         return []
     cards = pos_cards(user)
     member = staff_member_for(user)
-    # Naming the merchant on the customer too lets the (merchant, email) and (merchant, phone)
-    # indexes answer; the operator (no merchant) searches every merchant.
-    customers = cards.filter(customer__merchant_id=member.merchant_id) if member is not None else cards
-    number = normalize_card_number(q)
-    url = _CARD_URL.search(q)
-    if number is not None:
-        cards = cards.filter(card_number=number)
-    elif url is not None:
-        cards = cards.filter(qr_code_data=url.group("token"))
-    elif "@" in q:
-        cards = customers.filter(customer__email=q.lower())
-    elif _PHONE.match(_PHONE_NOISE.sub("", q)) and (
-        phone := to_e164(q, member.merchant.country if member else DEFAULT_COUNTRY)
-    ):
-        # A QR token (32 URL-safe characters) never looks like a phone: this is the phone alone.
-        cards = customers.filter(customer__phone=phone)
-    else:
-        cards = cards.filter(qr_code_data=q)
+    if lookup.kind == "card_number":
+        cards = cards.filter(card_number=lookup.value)
+    elif lookup.kind in ("email", "phone"):
+        # Naming the merchant on the customer too lets the (merchant, email) and (merchant, phone)
+        # indexes answer; the operator (no merchant) searches every merchant.
+        if member is not None:
+            cards = cards.filter(customer__merchant_id=member.merchant_id)
+        cards = cards.filter(**{f"customer__{lookup.kind}": lookup.value})
+    else:  # a QR token, or whatever a scanner typed
+        cards = cards.filter(qr_code_data=lookup.value)
     return list(cards.order_by("card_number")[:MAX_LOOKUP_MATCHES])
 
 

@@ -47,6 +47,14 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
             limit &= Q(pk__in=used)
         return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
 
+    def queryset(self, request, queryset):
+        # A value the user was not offered (another merchant's store typed in the URL) finds nothing,
+        # without PostgreSQL walking that store's rows in search of the user's merchant's.
+        offered = {str(pk) for pk, _label in self.lookup_choices}
+        if any(str(value) not in offered for value in self.lookup_val or ()):
+            return queryset.none()
+        return super().queryset(request, queryset)
+
 
 class ScopedRelatedOnlyFieldListFilter(ScopedRelatedFieldListFilter):
     """``RelatedOnlyFieldListFilter``, scoped: the values found in the user's rows."""

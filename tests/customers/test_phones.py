@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from customers import services
 from customers.models import Customer
 from customers.phones import stored_phone, to_e164
-from loyalty.selectors import find_cards
+from loyalty.models import LoyaltyCard
+from loyalty.selectors import card_by_number, find_cards
 from tests.factories import CustomerFactory, MerchantFactory, ProgramFactory, StaffMemberFactory, make_card
 from tests.loyalty.test_api_cards import client_for, error_of
 from tests.support import postgres_only
@@ -128,3 +129,38 @@ def test_phone_and_email_lookups_use_the_customer_indexes(program, cashier, q, i
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
     assert "REPLACE" not in lookup_sql.upper()
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        ("number", "loyalty_loyaltycard_card_number"),
+        ("qr", "loyalty_loyaltycard_qr_code_data"),
+        ("qr_url", "loyalty_loyaltycard_qr_code_data"),
+    ],
+)
+def test_card_number_and_qr_lookups_use_the_card_indexes(program, cashier, lookup, index):
+    card = make_card(program=program)
+    customers = Customer.objects.bulk_create(
+        Customer(merchant=program.merchant, first_name="C", last_name=str(n), email=f"c{n}@example.com")
+        for n in range(500)
+    )
+    LoyaltyCard.objects.bulk_create(
+        LoyaltyCard(merchant=program.merchant, program=program, customer=customer) for customer in customers
+    )
+    compact = card.card_number.replace("-", "")
+    with CaptureQueriesContext(connection) as queries:
+        if lookup == "number":  # the till's card actions: POST /api/v1/cards/{number}/…
+            assert card_by_number(cashier.user, compact) == card
+        else:  # the lookup box: a scanned QR code, alone or as the card page's URL
+            q = card.qr_code_data if lookup == "qr" else f"https://loyalty.example/card/{card.qr_code_data}/"
+            assert find_cards(cashier.user, q) == [card]
+    lookup_sql = next(query["sql"] for query in queries.captured_queries if "loyalty_loyaltycard" in query["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE loyalty_loyaltycard")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few hundred rows: show what the planner can use
+        cursor.execute("EXPLAIN " + lookup_sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan, plan
+    assert "Seq Scan on loyalty_loyaltycard" not in plan, plan

@@ -1,0 +1,172 @@
+"""What the admin's cards, customers and ledger lists ask the database: an index, a fixed number of queries.
+
+The plans are read from the SQL the admin really runs for a request. The tables here hold a few
+thousand rows, which PostgreSQL reads whole whatever the indexes; so each plan is read with
+``enable_seqscan = off``, which shows the index the planner can use, as it does at 10 million rows.
+A plan that still says "Seq Scan" on a big table had no index to use.
+"""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from customers.models import Customer
+from loyalty import services
+from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from tests.factories import CustomerFactory, ProgramFactory, StaffMemberFactory, StoreFactory, make_card
+from tests.support import ON_POSTGRES
+
+pytestmark = pytest.mark.django_db
+
+CARDS = "admin:loyalty_loyaltycard_changelist"
+CUSTOMERS = "admin:customers_customer_changelist"
+LEDGER = "admin:loyalty_loyaltytransaction_changelist"
+BIG_TABLES = ("customers_customer", "loyalty_loyaltycard", "loyalty_loyaltytransaction")
+postgres_plans = pytest.mark.skipif(not ON_POSTGRES, reason="reads PostgreSQL's query plans (EXPLAIN)")
+LAST_NAMES = ["Martin", "Bernard", "Dubois", "Moreau", "Laurent", "Lefebvre", "Garcia", "Roux", "Fournier", "Zola"]
+
+
+@pytest.fixture
+def shop(db):
+    """A merchant with one known member (Ada Lovelace, order ORDER-42) and its owner."""
+    program = ProgramFactory(welcome_bonus=10)
+    store = StoreFactory(merchant=program.merchant)
+    owner = StaffMemberFactory(merchant=program.merchant, role="owner", stores=[store])
+    ada = CustomerFactory(merchant=program.merchant, first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    Customer.objects.filter(pk=ada.pk).update(phone="+33612345678")
+    card = make_card(program=program, store=store, customer=ada)
+    services.earn_points(card=card, purchase_amount=9, store=store, staff_user=None, order_reference="ORDER-42")
+    return {"program": program, "store": store, "owner": owner, "card": card}
+
+
+def add_members(program, store, count: int, ledger_rows_each: int = 3) -> None:
+    """``count`` customers with cards and a few ledger rows each, written in bulk."""
+    merchant = program.merchant
+    start = Customer.objects.count()
+    customers = Customer.objects.bulk_create(
+        Customer(
+            merchant=merchant,
+            first_name=f"First{n % 97}",
+            last_name=f"{LAST_NAMES[n % len(LAST_NAMES)]}{n}",
+            email=f"member{n}@example.com",
+            phone=f"+3361{n:07d}",
+        )
+        for n in range(start, start + count)
+    )
+    cards = LoyaltyCard.objects.bulk_create(
+        LoyaltyCard(merchant=merchant, program=program, customer=customer) for customer in customers
+    )
+    LoyaltyTransaction.objects.bulk_create(
+        LoyaltyTransaction(
+            card=card,
+            merchant=merchant,
+            store=store,
+            type=LoyaltyTransaction.Type.STAMP,
+            stamps_delta=1,
+            stamps_after=1,
+            points_after=0,
+        )
+        for card in cards
+        for _ in range(ledger_rows_each)
+    )
+
+
+def list_page_queries(client, name, **params) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse(name), params)
+    assert response.status_code == 200
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def plans_of(statements: list[str]) -> str:
+    """The plans of the statements that read a big table, with sequential scans off (see the docstring)."""
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in statements:
+            if any(f'"{table}"' in sql for table in BIG_TABLES):
+                cursor.execute("EXPLAIN " + sql)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return "\n\n".join(plans)
+
+
+@postgres_plans
+@pytest.mark.parametrize(
+    ("name", "term", "index"),
+    [
+        (CARDS, None, "card_merchant_created_idx"),
+        (CUSTOMERS, None, "customer_merchant_created_idx"),
+        (LEDGER, None, "ledger_merchant_created_idx"),
+        (CARDS, "mart", "customer_(last|first)_name_prefix_idx"),
+        (CUSTOMERS, "Ada Lov", "customer_(last|first)_name_prefix_idx"),
+        (LEDGER, "zola", "customer_(last|first)_name_prefix_idx"),
+        (CUSTOMERS, "ADA@example.com", "customer_email_idx"),
+        (CARDS, "ada@example.com", "customer_email_idx"),
+        (CARDS, "06 12 34 56 78", "customer_phone_idx"),
+        (LEDGER, "+33 6 12 34 56 78", "customer_phone_idx"),
+        (CARDS, "{number}", "loyalty_loyaltycard_card_number"),
+        (CUSTOMERS, "{number}", "loyalty_loyaltycard_card_number"),
+        (LEDGER, "{number}", "loyalty_loyaltycard_card_number"),
+        (LEDGER, "{number}", "ledger_card_created_idx|loyalty_loyaltytransaction_card_id"),
+        (LEDGER, "ORDER-42", "ledger_order_reference_earns_once"),
+        (CARDS, "{qr}", "loyalty_loyaltycard_qr_code_data"),
+    ],
+)
+def test_admin_lists_and_searches_read_an_index_not_every_row(client, shop, name, term, index):
+    add_members(shop["program"], shop["store"], 2000)
+    other = ProgramFactory()
+    add_members(other, StoreFactory(merchant=other.merchant), 500)
+    with connection.cursor() as cursor:
+        for table in BIG_TABLES:
+            cursor.execute(f"ANALYZE {table}")
+    client.force_login(shop["owner"].user)
+    params = {}
+    if term is not None:
+        params["q"] = term.format(number=shop["card"].card_number, qr=shop["card"].qr_code_data)
+    plans = plans_of(list_page_queries(client, name, **params))
+    for table in BIG_TABLES:
+        assert f"Seq Scan on {table}" not in plans, plans
+    assert re.search(index, plans), plans
+
+
+@postgres_plans
+@pytest.mark.parametrize(
+    ("path", "filters"),
+    [
+        (LEDGER, {"type__exact": "points_expire"}),  # a rare operation
+        (LEDGER, {"store__id__exact": "{store}"}),
+        (LEDGER, {"created_at__gte": "2026-01-01 00:00:00+00:00", "created_at__lt": "2026-02-01 00:00:00+00:00"}),
+        (CARDS, {"is_active__exact": "0"}),
+    ],
+)
+def test_admin_filters_read_an_index(client, shop, path, filters):
+    add_members(shop["program"], shop["store"], 1000)
+    with connection.cursor() as cursor:
+        for table in BIG_TABLES:
+            cursor.execute(f"ANALYZE {table}")
+    client.force_login(shop["owner"].user)
+    params = {key: value.format(store=shop["store"].pk) for key, value in filters.items()}
+    plans = plans_of(list_page_queries(client, path, **params))
+    for table in BIG_TABLES:
+        assert f"Seq Scan on {table}" not in plans, plans
+
+
+# An owner's list page: session, user, staff membership (the merchant), the user's and groups'
+# permissions (Django's), the capped count, the page (with its related rows joined), and for cards
+# and the ledger the store filter's choices. Not one more with more rows.
+LIST_QUERIES = {CARDS: 8, CUSTOMERS: 7, LEDGER: 8}
+
+
+@pytest.mark.parametrize("name", [CARDS, CUSTOMERS, LEDGER])
+def test_a_list_page_runs_the_same_queries_at_any_size(client, shop, name, django_assert_num_queries):
+    client.force_login(shop["owner"].user)
+    client.get(reverse(name))  # the session's first read
+    with django_assert_num_queries(LIST_QUERIES[name]):
+        client.get(reverse(name))
+    add_members(shop["program"], shop["store"], 120)
+    with django_assert_num_queries(LIST_QUERIES[name]):
+        response = client.get(reverse(name))
+    assert len(response.context["cl"].result_list) == 50
