@@ -77,8 +77,9 @@ def build(cards: int, rows: int, days: int) -> None:
         cursor.execute("DELETE FROM customers_customer WHERE merchant_id = %s", [merchant.pk])
         cursor.execute(
             """INSERT INTO customers_customer (merchant_id, first_name, last_name, email, phone, marketing_opt_in,
-                    preferred_language, created_at, updated_at)
-               SELECT %(m)s, 'Bench', 'Member ' || n, 'insights' || n || '@example.com', '', false, 'en', now(), now()
+                    email_opt_out, preferred_language, created_at, updated_at)
+               SELECT %(m)s, 'Bench', 'Member ' || n, 'insights' || n || '@example.com', '', false, false, 'en',
+                      now(), now()
                FROM generate_series(1, %(n)s) AS n""",
             {"m": merchant.pk, "n": cards},
         )
@@ -86,13 +87,13 @@ def build(cards: int, rows: int, days: int) -> None:
             r"""INSERT INTO loyalty_loyaltycard (merchant_id, customer_id, program_id, enrolled_at_store_id, card_number,
                     qr_code_data, stamp_count, lifetime_stamps, rewards_redeemed, points_balance, lifetime_points_earned,
                     lifetime_points_redeemed, lifetime_points_voided, google_object_id, apple_serial_number,
-                    apple_auth_token, last_activity_at, is_active, created_at, updated_at)
+                    apple_auth_token, last_activity_at, is_active, created_at, updated_at, google_notices)
                SELECT %(m)s, c.id, %(p)s, CASE WHEN c.id %% 3 = 0 THEN %(s2)s ELSE %(s1)s END,
                       '9' || substr(lpad(c.id::text, 11, '0'), 1, 3) || '-' || substr(lpad(c.id::text, 11, '0'), 4, 4)
                           || '-' || substr(lpad(c.id::text, 11, '0'), 8, 4),
                       md5('insights-qr' || c.id), 0, 0, 0, (random() * 300)::int, 0, 0, 0, '',
                       md5('insights-serial' || c.id), md5('insights-token' || c.id), now(), true,
-                      now() - random() * make_interval(days => %(days)s), now()
+                      now() - random() * make_interval(days => %(days)s), now(), '{}'::jsonb
                FROM customers_customer c WHERE c.merchant_id = %(m)s""",
             {"m": merchant.pk, "p": program.pk, "s1": stores[0].pk, "s2": stores[1].pk, "days": days},
         )
