@@ -135,16 +135,19 @@ def rebuild(merchant_id: int | None = None) -> int:
     """Recompute the roll-ups from the ledger and the cards (one merchant or all); returns the day rows written.
 
     Everything up to the current marks (``last_id``, ``card_last_id``) is recomputed; on a first
-    run (nothing rolled up yet) up to the newest ledger row and card. What is after them stays for
-    the job (the figures read it live).
+    run for all merchants (nothing rolled up yet) up to the newest ledger row and card. What is
+    after them stays for the job (the figures read it live).
     """
     with transaction.atomic():
         state = _state()
-        if state.last_id == 0:
-            state.last_id = state.seen_id = _newest(LoyaltyTransaction)
-        if state.card_last_id == 0:
-            state.card_last_id = state.card_seen_id = _newest(LoyaltyCard)
-        state.save()
+        if merchant_id is None:
+            # A first run rolls everything up to now. Not for one merchant: the others' roll-ups
+            # would then miss everything under the new marks (with a mark at 0 the job rolls up).
+            if state.last_id == 0:
+                state.last_id = state.seen_id = _newest(LoyaltyTransaction)
+            if state.card_last_id == 0:
+                state.card_last_id = state.card_seen_id = _newest(LoyaltyCard)
+            state.save()
         rows = LoyaltyTransaction.objects.filter(id__lte=state.last_id)
         if merchant_id is not None:
             rows = rows.filter(merchant_id=merchant_id)

@@ -27,6 +27,7 @@ from insights.periods import Period, local_tz
 from insights.rollup import rebuild, roll_up
 from loyalty import services
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from merchants.models import Merchant, Store
 from tests.factories import ProgramFactory, StaffMemberFactory, StoreFactory
 from tests.insights.conftest import PARIS, Type, card_on, row
 from tests.support import ON_POSTGRES, postgres_only
@@ -270,6 +271,20 @@ def test_rebuild_insights_recomputes_damaged_rollups(random_ledger):
     assert answers(merchant, stores) != reference
     call_command("rebuild_insights", stdout=io.StringIO())
     assert answers(merchant, stores) == reference
+
+
+def test_a_first_rebuild_of_one_merchant_leaves_the_others_exact(random_ledger):
+    """Nothing rolled up yet: rebuilding one merchant must not move the marks past the others' rows."""
+    merchant, stores = random_ledger["merchant"], random_ledger["stores"]
+    zebra = Merchant.objects.get(slug="zebra")
+    zebra_stores = list(Store.objects.filter(merchant=zebra))
+    references = {"alpha": from_sources(merchant, stores), "zebra": from_sources(zebra, zebra_stores)}
+    call_command("rebuild_insights", "--merchant", "alpha", stdout=io.StringIO())
+    roll_up()
+    assert answers(zebra, zebra_stores) == references["zebra"]
+    roll_up()  # the job rolls every merchant up
+    assert answers(zebra, zebra_stores) == references["zebra"]
+    assert answers(merchant, stores) == references["alpha"]
 
 
 def test_points_outstanding_follow_the_ledger_after_the_mark(random_ledger):
