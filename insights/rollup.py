@@ -19,7 +19,7 @@ from insights.periods import local_tz
 from insights.visits import add_card_visits
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 
-__all__ = ["ledger_facts", "local_tz", "marks", "rebuild", "roll_up", "rolled_up_through", "rollup_sums"]
+__all__ = ["ledger_facts", "local_tz", "marks", "rebuild", "roll_up", "rolled_up_through", "rollup_sums", "vacuum"]
 
 SUMS = ("rows", "points_in", "points_out", "stamps_in", "stamps_out")
 
@@ -178,6 +178,22 @@ def rebuild(merchant_id: int | None = None) -> int:
                 batch = []
         LedgerDay.objects.bulk_create(batch)
         return written + len(batch)
+
+
+ROLLUP_TABLES = [model._meta.db_table for model in (LedgerDay, CardVisits, VisitRuns, ProgramPoints, EnrollmentDay)]
+
+
+def vacuum() -> None:
+    """VACUUM ANALYZE the roll-ups after a rebuild (PostgreSQL, outside a transaction; elsewhere nothing).
+
+    A rebuild writes every row anew: until vacuum marks their pages all-visible, an index-only read
+    of the roll-ups visits the table for each row (seen: 3 to 5 times slower).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        for table in ROLLUP_TABLES:
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
 
 
 def marks() -> RollupState:
