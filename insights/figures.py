@@ -15,7 +15,8 @@ Every figure reads a roll-up up to the job's marks plus the ledger rows and card
 (``insights.models``): additive ledger figures ``LedgerDay``; members with visits (active, repeat)
 ``VisitRuns`` (``insights.visits``); new members and members total ``EnrollmentDay``
 (``insights.enrollments``); points outstanding ``ProgramPoints`` (``insights.outstanding``).
-None reads the merchant's cards or the period's ledger rows one by one.
+On PostgreSQL none reads the merchant's cards or the period's ledger rows one by one (on SQLite
+the member figures read the ledger's visits index).
 """
 
 import datetime

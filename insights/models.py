@@ -69,9 +69,10 @@ class CardVisits(models.Model):
 
     ``days`` is the sorted list of the card's visit days (days since 1970-01-01 in ``TIME_ZONE``,
     once per visit), for all stores (``store_key`` 0) and per store (``store_key`` = store id).
-    ``width_bucket(day, days)`` counts the visits up to a day by binary search, so "members with
-    one / two or more visits between F and T" is one pass over the merchant's cards, however long
-    the period. Kept by the same job and rebuild as ``LedgerDay``; SQLite reads the ledger instead.
+    The state ``VisitRuns`` is kept from (the job compares a card's days before and after its new
+    visits), and what the figures correct the runs with for the cards that visited after the mark;
+    no figure reads it card by card. Kept by the same job and rebuild as ``LedgerDay``; SQLite reads
+    the ledger instead.
     """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
