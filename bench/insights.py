@@ -6,7 +6,9 @@
 Needs PostgreSQL (the database is created if missing and migrated). The data set is made once
 with INSERT … SELECT generate_series (a merchant with two stores, ten staff, --cards cards and
 --rows ledger rows spread over --days days: stamps, earns, redemptions, voids, adjustments,
-expiries), then ``rebuild_insights`` rolls it up. Each figure is the median of --rounds runs of
+expiries; each card's balance is then the sum of its ledger, as the services keep it, an opening
+balance imported where the random rows would leave it below zero), then ``rebuild_insights`` rolls
+it up. Each figure is the median of --rounds runs of
 ``insights.figures.summary()`` in-process (server time: every query and the Python around them;
 no HTTP), beside the limit (1 second) and beside the same figures read from the ledger alone
 (no roll-up), to show what the roll-up buys.
@@ -46,7 +48,7 @@ def build(cards: int, rows: int, days: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from insights.models import CardVisits
+    from insights.models import CardVisits, EnrollmentDay, ProgramPoints, VisitRuns
     from insights.rollup import rebuild
     from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
     from merchants.models import Merchant, StaffMember, Store
@@ -61,10 +63,14 @@ def build(cards: int, rows: int, days: int) -> None:
         user, _ = get_user_model().objects.get_or_create(username=f"bench-insights-{n}")
         StaffMember.objects.get_or_create(user=user, defaults={"merchant": merchant, "role": "cashier"})
         staff.append(user.pk)
-    if LoyaltyCard.objects.filter(merchant=merchant).count() == cards and (
-        LoyaltyTransaction.objects.filter(merchant=merchant).count() == rows
-    ):
-        if not CardVisits.objects.filter(merchant=merchant).exists():
+    made = LoyaltyTransaction.objects.filter(merchant=merchant).exclude(type="points_import")
+    if LoyaltyCard.objects.filter(merchant=merchant).count() == cards and made.count() == rows:
+        rollups = (CardVisits, VisitRuns, EnrollmentDay, ProgramPoints)
+        if not all(model.objects.filter(merchant=merchant).exists() for model in rollups):
+            _rebuild(merchant, rebuild)
+        if not _balanced(merchant):
+            print("the cards' balances are not their ledgers' sums (a data set made before they were): fixing…")
+            _balance(merchant)
             _rebuild(merchant, rebuild)
         return
     print(f"making {cards:,} cards and {rows:,} ledger rows over {days} days (once)…", flush=True)
@@ -77,8 +83,9 @@ def build(cards: int, rows: int, days: int) -> None:
         cursor.execute("DELETE FROM customers_customer WHERE merchant_id = %s", [merchant.pk])
         cursor.execute(
             """INSERT INTO customers_customer (merchant_id, first_name, last_name, email, phone, marketing_opt_in,
-                    preferred_language, created_at, updated_at)
-               SELECT %(m)s, 'Bench', 'Member ' || n, 'insights' || n || '@example.com', '', false, 'en', now(), now()
+                    email_opt_out, preferred_language, created_at, updated_at)
+               SELECT %(m)s, 'Bench', 'Member ' || n, 'insights' || n || '@example.com', '', false, false, 'en',
+                      now(), now()
                FROM generate_series(1, %(n)s) AS n""",
             {"m": merchant.pk, "n": cards},
         )
@@ -86,13 +93,13 @@ def build(cards: int, rows: int, days: int) -> None:
             r"""INSERT INTO loyalty_loyaltycard (merchant_id, customer_id, program_id, enrolled_at_store_id, card_number,
                     qr_code_data, stamp_count, lifetime_stamps, rewards_redeemed, points_balance, lifetime_points_earned,
                     lifetime_points_redeemed, lifetime_points_voided, google_object_id, apple_serial_number,
-                    apple_auth_token, last_activity_at, is_active, created_at, updated_at)
+                    apple_auth_token, last_activity_at, is_active, created_at, updated_at, google_notices)
                SELECT %(m)s, c.id, %(p)s, CASE WHEN c.id %% 3 = 0 THEN %(s2)s ELSE %(s1)s END,
                       '9' || substr(lpad(c.id::text, 11, '0'), 1, 3) || '-' || substr(lpad(c.id::text, 11, '0'), 4, 4)
                           || '-' || substr(lpad(c.id::text, 11, '0'), 8, 4),
                       md5('insights-qr' || c.id), 0, 0, 0, (random() * 300)::int, 0, 0, 0, '',
                       md5('insights-serial' || c.id), md5('insights-token' || c.id), now(), true,
-                      now() - random() * make_interval(days => %(days)s), now()
+                      now() - random() * make_interval(days => %(days)s), now(), '{}'::jsonb
                FROM customers_customer c WHERE c.merchant_id = %(m)s""",
             {"m": merchant.pk, "p": program.pk, "s1": stores[0].pk, "s2": stores[1].pk, "days": days},
         )
@@ -133,19 +140,60 @@ def build(cards: int, rows: int, days: int) -> None:
             done += size
             print(f"  {done:,} / {rows:,} ledger rows ({time.perf_counter() - started:.0f} s)", flush=True)
         cursor.execute("VACUUM ANALYZE loyalty_loyaltytransaction") if connection.connection.autocommit else None
+    _balance(merchant)
     print(f"data made in {time.perf_counter() - started:.0f} s; rolling up…", flush=True)
     _rebuild(merchant, rebuild)
 
 
+def _balanced(merchant) -> bool:
+    """Whether the points outstanding (from the roll-up: the ledger's sums) are the live cards' balances."""
+    from django.db.models import Sum
+
+    from insights.outstanding import outstanding
+    from insights.rollup import marks
+    from loyalty.models import LoyaltyCard
+
+    balances = LoyaltyCard.objects.alive().filter(merchant=merchant).aggregate(s=Sum("points_balance"))["s"] or 0
+    return outstanding(merchant, marks().last_id)[0] == balances
+
+
+def _balance(merchant) -> None:
+    """Each card's balance = the sum of its ledger's points deltas (the ledger invariant the services keep).
+
+    A card the random rows would leave below zero gets an opening balance first (a ``points_import``
+    row on its enrollment day, up to 100 points more than it needs).
+    """
+    from django.db import connection
+
+    per_card = "SELECT card_id, sum(points_delta) AS points FROM loyalty_loyaltytransaction WHERE merchant_id = %(m)s GROUP BY card_id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO loyalty_loyaltytransaction (card_id, merchant_id, type, stamps_delta, points_delta,
+                    stamps_after, points_after, order_reference, reason, idempotency_key, created_at)
+                SELECT per_card.card_id, %(m)s, 'points_import', 0, (random() * 100)::int - per_card.points, 0, 0,
+                       '', 'Opening balance', '', card.created_at
+                FROM ({per_card}) AS per_card JOIN loyalty_loyaltycard AS card ON card.id = per_card.card_id
+                WHERE per_card.points < 0""",
+            {"m": merchant.pk},
+        )
+        cursor.execute(
+            f"""UPDATE loyalty_loyaltycard AS card SET points_balance = coalesce(per_card.points, 0)
+                FROM loyalty_loyaltycard AS same LEFT JOIN ({per_card}) AS per_card ON per_card.card_id = same.id
+                WHERE card.id = same.id AND card.merchant_id = %(m)s""",
+            {"m": merchant.pk},
+        )
+
+
 def _rebuild(merchant, rebuild) -> None:
     """rebuild_insights for the merchant, after the job's mark has moved past the new rows."""
-    from insights.rollup import roll_up
+    from insights.rollup import roll_up, vacuum
 
     roll_up()
     roll_up()
     started = time.perf_counter()
     rebuild(merchant.pk)
     print(f"rebuild_insights --merchant {SLUG}: {time.perf_counter() - started:.1f} s", flush=True)
+    vacuum()  # as the command does: the rows just written, their pages marked all-visible
 
 
 def timed(fn, rounds: int) -> float:

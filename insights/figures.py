@@ -11,23 +11,29 @@ Definitions (../shared/SPEC.md, "Merchant insights and liability"; printed on th
 - **outstanding** = the points balances of live (not deleted) cards now; its value is
   points x the program's ``point_value``.
 
-Additive figures read the daily roll-up (``LedgerDay``) plus the ledger rows after it; figures
-about distinct members (active, repeat visits) read the ledger's visits index.
+Every figure reads a roll-up up to the job's marks plus the ledger rows and cards after them
+(``insights.models``): additive ledger figures ``LedgerDay``; members with visits (active, repeat)
+``VisitRuns`` (``insights.visits``); new members and members total ``EnrollmentDay``
+(``insights.enrollments``); points outstanding ``ProgramPoints`` (``insights.outstanding``).
+On PostgreSQL none reads the merchant's cards or the period's ledger rows one by one (on SQLite
+the member figures read the ledger's visits index).
 """
 
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Sum
-from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
 
-from insights.models import LedgerDay
+from insights.enrollments import enrolled as enrolled_cards
+from insights.models import LedgerDay, RollupState
+from insights.outstanding import money, outstanding
 from insights.periods import Period
-from insights.rollup import ledger_facts, local_tz, rolled_up_through, rollup_sums
+from insights.rollup import ledger_facts, local_tz, marks, rolled_up_through, rollup_sums
 from insights.visits import member_counts
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from merchants.models import Merchant, Store
@@ -39,6 +45,7 @@ VOID_TYPES = (Type.POINTS_VOID.value, Type.STAMP_VOID.value)
 ADJUST_TYPES = (Type.POINTS_ADJUST.value, Type.STAMPS_ADJUST.value)
 CURRENCY = "EUR"
 CENT = Decimal("0.01")
+__all__ = ["LIABILITY_COLUMNS", "Summary", "Totals", "liability", "money", "outstanding", "plain", "summary"]
 
 
 @dataclass
@@ -92,10 +99,6 @@ def plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def money(points: int, point_value: Decimal) -> Decimal:
-    return (Decimal(points) * point_value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def point_value_of(merchant: Merchant) -> Decimal:
     """The active program's point value (the newest program's when none is active)."""
     program = (
@@ -107,9 +110,11 @@ def point_value_of(merchant: Merchant) -> Decimal:
     return program.point_value if program else Decimal("0.01")
 
 
-def facts(merchant: Merchant, period: Period, store: Store | None, *dims: str) -> list[dict]:
+def facts(
+    merchant: Merchant, period: Period, store: Store | None, *dims: str, state: RollupState | None = None
+) -> list[dict]:
     """Ledger sums of the period grouped by ``dims`` and type: the roll-up, then the rows after it."""
-    last_id = rolled_up_through()
+    last_id = (state or marks()).last_id
     days = LedgerDay.objects.filter(merchant=merchant, day__gte=period.start, day__lte=period.end)
     start, end = period.bounds()
     tail = LoyaltyTransaction.objects.filter(
@@ -119,22 +124,6 @@ def facts(merchant: Merchant, period: Period, store: Store | None, *dims: str) -
         days, tail = days.filter(store=store), tail.filter(store=store)
     rolled = list(days.order_by().values(*dims, "type").annotate(**rollup_sums())) if last_id else []
     return rolled + list(ledger_facts(tail, *dims))
-
-
-def outstanding(merchant: Merchant) -> tuple[int, Decimal]:
-    """(points on live cards now, their value at each program's point value)."""
-    per_program = (
-        LoyaltyCard.objects.alive()
-        .filter(merchant=merchant)
-        .order_by()
-        .values("program__point_value")
-        .annotate(points=Coalesce(Sum("points_balance"), 0))
-    )
-    points, amount = 0, Decimal("0.00")
-    for row in per_program:
-        points += row["points"]
-        amount += money(row["points"], row["program__point_value"])
-    return points, amount
 
 
 @dataclass
@@ -190,29 +179,22 @@ class Summary:
 
 
 def summary(*, merchant: Merchant, period: Period, store: Store | None = None) -> Summary:
-    start, end = period.bounds()
+    state = marks()  # one reading of the marks: every figure below is as of the same roll-up
+    per_day = facts(merchant, period, store, "day", state=state)  # the daily series
+    per_store_and_staff = facts(merchant, period, store, "store", "staff_user", state=state)  # the tables, the totals
     totals = Totals()
-    for fact in facts(merchant, period, store):
+    for fact in per_store_and_staff:
         totals.add(fact)
-
-    cards = LoyaltyCard.objects.filter(merchant=merchant).order_by()
-    if store is not None:
-        cards = cards.filter(enrolled_at_store=store)
-    enrolled = list(
-        cards.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=local_tz()))
-        .values("day", "enrolled_at_store")
-        .annotate(n=Count("*"))
-    )
-    counts = member_counts(merchant, period.start, period.end, store)
+    enrolled = enrolled_cards(merchant, period, store, state.card_last_id)
+    counts = member_counts(merchant, period.start, period.end, store, state.last_id)
     once, repeat = counts["once"], counts["repeat"]
     members = {
-        "total": cards.filter(deleted_at__isnull=True, created_at__lt=end).count(),
-        "new": sum(row["n"] for row in enrolled),
+        "total": enrolled.total,
+        "new": sum(row["n"] for row in enrolled.rows),
         "active_30d": counts["active_30d"],
         "active_90d": counts["active_90d"],
     }
-    points, amount = outstanding(merchant)
+    points, amount = outstanding(merchant, state.last_id)
     return Summary(
         period=period,
         store=store,
@@ -222,9 +204,9 @@ def summary(*, merchant: Merchant, period: Period, store: Store | None = None) -
         outstanding_points=points,
         outstanding_amount=amount,
         point_value=point_value_of(merchant),
-        by_store=_by_store(merchant, store, facts(merchant, period, store, "store"), enrolled),
-        by_staff=_by_staff(facts(merchant, period, store, "staff_user")),
-        daily=_daily(period, facts(merchant, period, store, "day"), enrolled),
+        by_store=_by_store(merchant, store, per_store_and_staff, enrolled.rows),
+        by_staff=_by_staff(per_store_and_staff),
+        daily=_daily(period, per_day, enrolled.rows),
     )
 
 

@@ -3,11 +3,12 @@
 import datetime
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils import timezone
 
 from core.errors import LoyaltyError, invalid
-from insights.rollup import local_tz
 from merchants.models import Merchant, Store
 
 DEFAULT_DAYS = 30
@@ -32,6 +33,11 @@ class Period:
     def bounds(self) -> tuple[datetime.datetime, datetime.datetime]:
         """[first local midnight, the local midnight after the last day)."""
         return local_midnight(self.start), local_midnight(self.end + datetime.timedelta(days=1))
+
+
+def local_tz() -> ZoneInfo:
+    """Days are local days in ``TIME_ZONE``: the figures', the roll-ups' and the requests'."""
+    return ZoneInfo(settings.TIME_ZONE)
 
 
 def local_midnight(day: datetime.date) -> datetime.datetime:

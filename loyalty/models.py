@@ -498,6 +498,14 @@ class LoyaltyCard(models.Model):
             models.Index(
                 fields=["merchant", "created_at"], condition=models.Q(is_active=False), name="card_inactive_idx"
             ),
+            # Insights: the deleted cards alone (members total subtracts them, points outstanding
+            # their balances, the liability their forfeited points), however many live cards.
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["program", "enrolled_at_store", "points_balance", "deleted_at"],
+                condition=models.Q(deleted_at__isnull=False),
+                name="card_deleted_idx",
+            ),
         ]
 
     def __str__(self) -> str:

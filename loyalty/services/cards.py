@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from core.errors import conflict, invalid
 from customers.models import Customer
+from insights.enrollments import card_moved
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from loyalty.services.ledger import (
     Type,
@@ -86,6 +87,8 @@ def update_card(*, card: LoyaltyCard, is_active: bool, enrolled_at_store: Store 
         if stored.enrolled_at_store_id != store_id:
             # Not on the pass: a plain column update, the pass tag (updated_at) stays.
             LoyaltyCard.objects.filter(pk=card.pk).update(enrolled_at_store_id=store_id)
+            # The insights count the card's enrollment at its store: the count moves with it.
+            card_moved(card=stored, old_store_id=stored.enrolled_at_store_id, new_store_id=store_id)
         changed = set_cards_active(card_ids=[card.pk], active=is_active) > 0
     card.refresh_from_db(fields=["is_active", "enrolled_at_store", "updated_at"])
     return changed

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from insights.rollup import rebuild, roll_up
+from insights.rollup import rebuild, roll_up, vacuum
 from merchants.models import Merchant
 
 
 class Command(BaseCommand):
-    help = "Recompute the insights' daily roll-up from the ledger (all merchants, or one)."
+    help = "Recompute the insights' roll-ups from the ledger and the cards (all merchants, or one)."
 
     def add_arguments(self, parser):
         parser.add_argument("--merchant", help="Slug of one merchant.")
@@ -19,4 +19,5 @@ class Command(BaseCommand):
             merchant_id = found.pk
         written = rebuild(merchant_id)
         roll_up()
+        vacuum()
         self.stdout.write(f"Rebuilt the insights roll-up: {written} day row(s).")
