@@ -1,6 +1,7 @@
 """Every benchmark, then one table: each figure beside the limit measured in the same run.
 
     make bench                       # or: .venv/bin/python bench/run.py [--quick] [--only pos,wallet]
+    make bench BENCH_ARGS=--scale    # also bench/scale.py (1M cards / 20M rows: a 10-15 minute build once)
 
 Needs PostgreSQL and Redis running, and wrk and pgbench installed (`make bench` installs wrk
 with apt-get when it is missing). DATABASE_URL and REDIS_URL default to a database and a Redis
@@ -31,7 +32,16 @@ sys.path.insert(0, str(HERE))
 from common import BENCH_DATABASE_URL, BENCH_REDIS_URL, RESULT_PREFIX, print_table  # noqa: E402
 
 BENCHMARKS = ["queries", "pos", "expiry", "wallet", "pages"]
-SCRIPTS = {"queries": "queries", "pos": "pos_throughput", "expiry": "expiry", "wallet": "wallet", "pages": "pages"}
+# Run only when asked (--scale, BENCH_SCALE=1 or --only scale): its data set takes minutes to build.
+OPT_IN = ["scale"]
+SCRIPTS = {
+    "queries": "queries",
+    "pos": "pos_throughput",
+    "expiry": "expiry",
+    "wallet": "wallet",
+    "pages": "pages",
+    "scale": "scale",
+}
 
 
 def default_environment() -> list[str]:
@@ -246,6 +256,19 @@ def summary_rows(results: dict) -> list[list[str]]:
                     "-",
                 ]
             )
+    scale = results.get("scale")
+    if scale:
+        for row in scale["rows"]:
+            rows.append(
+                [
+                    f"scale: {row['figure']}",
+                    _scale_value(row["500k"]),
+                    f"same figure at 10k cards: {_scale_value(row['10k'])}",
+                    "-" if row["ratio"] is None else f"{row['ratio']:.2f}x",
+                    row.get("limit", ""),
+                    row["verdict"],
+                ]
+            )
     queries = results.get("queries")
     if queries:
         for row in queries["rows"]:
@@ -263,13 +286,35 @@ def summary_rows(results: dict) -> list[list[str]]:
     return rows
 
 
+def _scale_value(figure: dict | None) -> str:
+    if not figure:
+        return "-"
+    if "error" in figure:
+        return f"ERROR: {figure['error']}"
+    if figure["kind"] == "request":
+        return f"{figure['ms']:.1f} ms"
+    if figure["kind"] == "export":
+        return f"{figure['rate']:,.0f} rows/s"
+    if figure["kind"] == "expiry":
+        return f"{figure['seconds']:.1f} s ({figure['rate']:,.0f} cards/s)"
+    return f"{figure['seconds']:.0f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS + OPT_IN}")
     parser.add_argument("--quick", action="store_true", help="shorter runs (figures less steady)")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        default=os.environ.get("BENCH_SCALE", "") not in ("", "0"),
+        help="also run bench/scale.py (builds 1M cards / 20M ledger rows once: 10-15 minutes); or BENCH_SCALE=1",
+    )
     args = parser.parse_args()
     selected = [name for name in args.only.split(",") if name]
-    unknown = set(selected) - set(BENCHMARKS)
+    if args.scale and "scale" not in selected:
+        selected.append("scale")
+    unknown = set(selected) - set(BENCHMARKS) - set(OPT_IN)
     if unknown:
         sys.exit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
 
@@ -294,6 +339,7 @@ def main() -> None:
         "expiry": ["--cards", "20000" if args.quick else "100000", "--rounds", "1" if args.quick else "2"],
         "wallet": ["--seconds", "2" if args.quick else "5"],
         "pages": ["--requests", "60" if args.quick else "200"],
+        "scale": ["--rounds", "3" if args.quick else "7"],
     }
     results: dict[str, dict] = {}
     for name in selected:
