@@ -13,8 +13,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description=(
         "A fresh value (a UUID) per operation, reused on retries. A retry with the same key and body "
         "returns the first answer unchanged (header Idempotent-Replayed: true) and changes nothing; the "
-        "same key with another body is a 409 idempotency_conflict; while the first request still runs a "
-        "retry answers 409 idempotency_in_progress at once (retry a moment later). 1 to 100 visible ASCII characters."
+        "same key with another body is a 409 idempotency_conflict; a retry sent while the first request still "
+        "runs waits for it (the card's lock) and gets its answer. 1 to 100 visible ASCII characters."
     ),
 )
 
