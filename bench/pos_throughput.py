@@ -299,7 +299,7 @@ def start_gunicorn(port: int, args: argparse.Namespace) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECRET_KEY": os.environ["SECRET_KEY"],
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
         "LOYALTY_RATE_LIMITS": BENCH_RATE_LIMITS,
@@ -412,6 +412,9 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("bench/pos_throughput.py needs REDIS_URL (the rate limiter's shared cache)")
+    # One key for this process and gunicorn: a device token carries a digest of the user's password
+    # made with SECRET_KEY (a password change signs devices out), so tokens issued here must verify there.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     ensure_postgres_database()
     setup_django()
     from django.db import connection
