@@ -181,7 +181,50 @@ class LoyaltyProgram(models.Model):
         return bool(self.birthday_points or self.birthday_stamps)
 
 
-class Reward(models.Model):
+class ProgramPartQuerySet(models.QuerySet):
+    """Changes in bulk (an admin action, a cascade) move the programs' ``updated_at`` too."""
+
+    def update(self, **kwargs) -> int:
+        programs = list(self.values_list("program_id", flat=True).distinct())
+        changed = super().update(**kwargs)
+        touch_programs(programs)
+        return changed
+
+    def delete(self):
+        programs = list(self.values_list("program_id", flat=True).distinct())
+        deleted = super().delete()
+        touch_programs(programs)
+        return deleted
+
+
+def touch_programs(program_ids) -> None:
+    LoyaltyProgram.objects.filter(pk__in=program_ids).update(updated_at=timezone.now())
+
+
+class ProgramPart(models.Model):
+    """A reward, tier or promotion: its change is its program's.
+
+    The till keeps each program's rewards, tiers and promotions in memory under the program's
+    ``updated_at`` (loyalty/selectors.py, ``active_rewards``; loyalty/services/promotions.py,
+    tiers.py), so every save and delete moves it, one by one or in bulk.
+    """
+
+    objects = ProgramPartQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        touch_programs([self.program_id])
+
+    def delete(self, *args, **kwargs):
+        deleted = super().delete(*args, **kwargs)
+        touch_programs([self.program_id])
+        return deleted
+
+
+class Reward(ProgramPart):
     """A catalogue reward, paid for in points (``points_cost``) or in stamps (``stamps_cost``), never both.
 
     Stamps rewards form the card's reward ladder (a coffee at 5 stamps, a cake at 10) next to the
@@ -233,20 +276,6 @@ class Reward(models.Model):
             return f"{self.name} ({self.stamps_cost} stamps)"
         return f"{self.name} ({self.points_cost} pts)"
 
-    def save(self, *args, **kwargs) -> None:
-        super().save(*args, **kwargs)
-        self._touch_program()
-
-    def delete(self, *args, **kwargs):
-        deleted = super().delete(*args, **kwargs)
-        self._touch_program()
-        return deleted
-
-    def _touch_program(self) -> None:
-        # A reward's change is its program's: the POS keeps each program's rewards in memory
-        # under the program's updated_at (loyalty/selectors.py, active_rewards).
-        LoyaltyProgram.objects.filter(pk=self.program_id).update(updated_at=timezone.now())
-
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
@@ -268,7 +297,7 @@ class Reward(models.Model):
         return _in_language(self.description, self.description_fr)
 
 
-class Tier(models.Model):
+class Tier(ProgramPart):
     """A level of the program a card reaches with the points it earned in the last 365 days."""
 
     merchant_path = "program__merchant"
@@ -309,7 +338,7 @@ class Tier(models.Model):
         return _in_language(self.name, self.name_fr)
 
 
-class Promotion(models.Model):
+class Promotion(ProgramPart):
     """Double points, a bonus stamp: a time window (dates, weekdays, hours) at some or all stores.
 
     ``weekdays`` holds ISO weekday digits in order ("2" = Tuesday, "135" = Monday, Wednesday,

@@ -59,21 +59,17 @@ def card_not_found() -> LoyaltyError:
 
 
 def lock_card(
-    card: LoyaltyCard | CardAtTill,
-    idempotency_key: str,
-    type_: str,
-    store: Store | None,
-    annotations: dict | None = None,
+    card: LoyaltyCard | CardAtTill, idempotency_key: str, type_: str, store: Store | None
 ) -> tuple[LoyaltyCard, LedgerResult | None]:
     """Lock the card row; answer a replay if this idempotency key was already applied.
 
-    One query: ``annotations`` ride along (the best promotion, whether the program has tiers:
-    loyalty/services/promotions.py), and so does the id of the ledger row already written
-    with this idempotency key, so a first request pays nothing to learn it is not a replay.
-    Two requests with one key at the same moment are settled by the ledger's unique index
-    (``record`` raises ``idempotency_conflict``; the API then answers with the first result).
+    One query, with the card's program, merchant, tier and customer, and the id of the ledger
+    row already written with this idempotency key, so a first request pays nothing to learn it
+    is not a replay. Two requests with one key at the same moment are settled by the ledger's
+    unique index (``record`` raises ``idempotency_conflict``; ``applies_once`` then answers with
+    the first result).
     """
-    annotations = dict(annotations or {})
+    annotations = {}
     if idempotency_key:
         annotations["applied_id_"] = Subquery(
             LoyaltyTransaction.objects.filter(

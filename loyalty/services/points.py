@@ -6,12 +6,11 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import conflict, invalid
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward, Tier
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
 from loyalty.services.approvals import approval_for
 from loyalty.services.ledger import (
     LedgerResult,
@@ -25,8 +24,8 @@ from loyalty.services.ledger import (
     require_points,
     save_card,
 )
-from loyalty.services.promotions import applied_promotion, promotion_annotations
-from loyalty.services.tiers import upgrade_after_earn
+from loyalty.services.promotions import best_promotion
+from loyalty.services.tiers import has_tiers, upgrade_after_earn
 from merchants.models import StaffMember, Store
 
 ONE = Decimal("1")
@@ -56,10 +55,8 @@ def earn_points(
     now = now or timezone.now()
     purchase_amount = clean_amount(purchase_amount)
     order_reference = (order_reference or "").strip()
-    annotations = promotion_annotations(operation="earn", store=store, now=now)
-    annotations["has_tiers_"] = Exists(Tier.objects.filter(program_id=OuterRef("program_id")))
     with transaction.atomic():
-        card, replay = lock_card(card, idempotency_key, Type.POINTS_EARN, store, annotations)
+        card, replay = lock_card(card, idempotency_key, Type.POINTS_EARN, store)
         if replay:
             return replay
         program = card.program
@@ -73,7 +70,7 @@ def earn_points(
             )
         # An order earning twice is refused by the ledger's unique index (record: duplicate_order).
         # The tier the card has before this earn, and the best promotion running now at this store.
-        promotion = applied_promotion(card)
+        promotion = best_promotion(program=program, store=store, operation="earn", now=now)
         tier_multiplier = card.tier.points_multiplier if card.tier else ONE
         promotion_multiplier = promotion.points_multiplier if promotion else ONE
         base = points_for_purchase(program, purchase_amount)
@@ -98,7 +95,7 @@ def earn_points(
             now=now,
         )
         # Crossing a threshold moves the card up at once (its pass update is already scheduled).
-        if card.has_tiers_ and upgrade_after_earn(card, now) is not None:
+        if has_tiers(program) and upgrade_after_earn(card, now) is not None:
             save_card(card, "tier", "tier_changed_at")
         return result
 

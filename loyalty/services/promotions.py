@@ -6,17 +6,16 @@ weekday (in ``TIME_ZONE``) is one of its weekdays (none = every day), the wall-c
 Of those that change the operation (a multiplier above 1 for an earn, bonus stamps for a stamp),
 the best has the highest multiplier, then the most bonus stamps, then the oldest id.
 
-The lookup is a subquery of the card's lock query (``promotion_annotations``): an earn or a stamp
-pays no extra round trip for it.
+The program's promotions are read once per change and kept in memory (``best_promotion``): an
+earn or a stamp pays no query for them.
 """
 
 import datetime
-from dataclasses import dataclass
-from decimal import Decimal
+import functools
 from typing import Literal
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.errors import conflict, invalid
@@ -28,79 +27,49 @@ MAX_ACTIVE_PROMOTIONS = 10
 Operation = Literal["earn", "stamp"]
 
 
-@dataclass(frozen=True)
-class AppliedPromotion:
-    """What the lock query found: the promotion's id and what it gives."""
-
-    id: int
-    points_multiplier: Decimal
-    bonus_stamps: int
-
-
-def running_at(queryset: QuerySet[Promotion], *, store_id: int | None, now: datetime.datetime) -> QuerySet[Promotion]:
-    """The promotions of ``queryset`` that run at ``now`` at that store (days and hours in ``TIME_ZONE``)."""
-    local = timezone.localtime(now)
-    clock = local.time().replace(tzinfo=None)
-    through = Promotion.stores.through
-    at_store = ~Exists(through.objects.filter(promotion_id=OuterRef("pk")))
-    if store_id is not None:
-        at_store |= Exists(through.objects.filter(promotion_id=OuterRef("pk"), store_id=store_id))
-    return queryset.filter(
-        Q(weekdays="") | Q(weekdays__contains=str(local.isoweekday())),
-        Q(start_time__isnull=True) | Q(start_time__lte=clock, end_time__gt=clock),
-        at_store,
-        is_active=True,
-        starts_at__lte=now,
-        ends_at__gt=now,
-    )
-
-
-def best_first(queryset: QuerySet[Promotion], operation: Operation) -> QuerySet[Promotion]:
-    if operation == "earn":
-        queryset = queryset.filter(points_multiplier__gt=1)
-    else:
-        queryset = queryset.filter(bonus_stamps__gt=0)
-    return queryset.order_by("-points_multiplier", "-bonus_stamps", "pk")
-
-
-def promotion_annotations(*, operation: Operation, store: Store | None, now: datetime.datetime) -> dict:
-    """Annotations for the card's lock query: the best promotion's id, multiplier and bonus stamps."""
-    best = best_first(
-        running_at(
-            Promotion.objects.filter(program_id=OuterRef("program_id")),
-            store_id=store.pk if store is not None else None,
-            now=now,
-        ),
-        operation,
-    )
-    return {
-        "promotion_id_": Subquery(best.values("pk")[:1]),
-        "promotion_multiplier_": Subquery(best.values("points_multiplier")[:1]),
-        "promotion_bonus_": Subquery(best.values("bonus_stamps")[:1]),
-    }
-
-
-def applied_promotion(card) -> AppliedPromotion | None:
-    """The promotion the lock query found for this operation (see ``promotion_annotations``)."""
-    promotion_id = getattr(card, "promotion_id_", None)
-    if promotion_id is None:
-        return None
-    return AppliedPromotion(
-        id=promotion_id,
-        points_multiplier=Decimal(str(card.promotion_multiplier_)),
-        bonus_stamps=int(card.promotion_bonus_),
-    )
-
-
 def best_promotion(
     *, program: LoyaltyProgram, store: Store | None, operation: Operation, now: datetime.datetime | None = None
 ) -> Promotion | None:
-    """The promotion an earn or a stamp at ``store`` gets at ``now`` (one query; for pages and tests)."""
+    """The promotion an earn or a stamp at ``store`` gets at ``now``, or None.
+
+    Chosen among the program's live promotions kept in this process (no query once they are
+    read; see ``_live_promotions``): the till asks on every stamp and earn.
+    """
     now = now or timezone.now()
-    queryset = running_at(
-        Promotion.objects.filter(program=program), store_id=store.pk if store is not None else None, now=now
+    local = timezone.localtime(now)
+    weekday, clock = str(local.isoweekday()), local.time().replace(tzinfo=None)
+    store_id = store.pk if store is not None else None
+
+    def runs(promotion: Promotion, store_ids: frozenset[int]) -> bool:
+        return (
+            promotion.starts_at <= now < promotion.ends_at
+            and (not promotion.weekdays or weekday in promotion.weekdays)
+            and (promotion.start_time is None or promotion.start_time <= clock < promotion.end_time)
+            and (not store_ids or store_id in store_ids)
+        )
+
+    def gives(promotion: Promotion) -> bool:
+        return promotion.points_multiplier > 1 if operation == "earn" else promotion.bonus_stamps > 0
+
+    running = [
+        p for p, store_ids in _live_promotions(program.pk, program.updated_at) if runs(p, store_ids) and gives(p)
+    ]
+    return min(running, key=lambda p: (-p.points_multiplier, -p.bonus_stamps, p.pk), default=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _live_promotions(program_id: int, updated_at: datetime.datetime) -> tuple[tuple[Promotion, frozenset[int]], ...]:
+    """The program's switched-on promotions, each with its stores (none = all).
+
+    Kept under the program's ``updated_at``, which every change of a promotion moves
+    (loyalty/models.py, ``ProgramPart``); the instances are shared, so read-only. Ended ones
+    are kept too: an operation dated in the past (a test, the demo seed) may fall in them.
+    """
+    promotions = Promotion.objects.filter(program_id=program_id, is_active=True)
+    return tuple(
+        (promotion, frozenset(store.pk for store in promotion.stores.all()))
+        for promotion in promotions.prefetch_related("stores").order_by("pk")
     )
-    return best_first(queryset, operation).first()
 
 
 def active_promotions(program_id: int, now: datetime.datetime | None = None) -> QuerySet[Promotion]:

@@ -22,7 +22,7 @@ from loyalty.services.ledger import (
     require_stamps,
     save_card,
 )
-from loyalty.services.promotions import applied_promotion, promotion_annotations
+from loyalty.services.promotions import best_promotion
 from merchants.models import StaffMember, Store
 
 
@@ -37,9 +37,7 @@ def add_stamp(
 ) -> LedgerResult:
     now = now or timezone.now()
     with transaction.atomic():
-        card, replay = lock_card(
-            card, idempotency_key, Type.STAMP, store, promotion_annotations(operation="stamp", store=store, now=now)
-        )
+        card, replay = lock_card(card, idempotency_key, Type.STAMP, store)
         if replay:
             return replay
         program = card.program
@@ -65,7 +63,7 @@ def add_stamp(
                     limit=program.max_stamps_per_day,
                 )
         # The daily cap counts stamp operations, not the bonus stamps a promotion adds to one.
-        promotion = applied_promotion(card)
+        promotion = best_promotion(program=program, store=store, operation="stamp", now=now)
         stamps = 1 + (promotion.bonus_stamps if promotion else 0)
         card.stamp_count += stamps
         card.lifetime_stamps += stamps

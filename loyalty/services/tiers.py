@@ -12,6 +12,7 @@ tier its last 365 days give it, up or down. Both schedule a wallet pass update.
 """
 
 import datetime
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +40,16 @@ def points_earned_12m(card: LoyaltyCard, now: datetime.datetime | None = None) -
         total=Sum("points_delta")
     )
     return max(total["total"] or 0, 0)
+
+
+def has_tiers(program: LoyaltyProgram) -> bool:
+    """Whether the program has tiers; kept in this process under its ``updated_at`` (``ProgramPart``)."""
+    return _has_tiers(program.pk, program.updated_at)
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_tiers(program_id: int, updated_at: datetime.datetime) -> bool:
+    return Tier.objects.filter(program_id=program_id).exists()
 
 
 def tier_for(tiers: list[Tier], points: int) -> Tier | None:
