@@ -10,6 +10,7 @@ from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, S
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.prepared import PreparedQuery
 from customers.phones import DEFAULT_COUNTRY, to_e164
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Reward
 from merchants.selectors import scoped, staff_member_for
@@ -234,8 +235,8 @@ class CardDetail:
         return self.card.program
 
 
-def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
-    """A card's ledger, newest first, with what a row shows (store, staff, reward, voided points)."""
+def transactions_for_display(card: LoyaltyCard | int) -> QuerySet[LoyaltyTransaction]:
+    """A card's ledger (the card or its id), newest first, with what a row shows (store, staff, reward, voided points)."""
     voided = (
         LoyaltyTransaction.objects.filter(related_transaction=OuterRef("pk"), type=LoyaltyTransaction.Type.POINTS_VOID)
         .order_by()
@@ -249,6 +250,12 @@ def transactions_for_display(card: LoyaltyCard) -> QuerySet[LoyaltyTransaction]:
         .annotate(points_voided=-Coalesce(Subquery(voided, output_field=IntegerField()), Value(0)))
         .order_by("-created_at", "-id")
     )
+
+
+# Every POS answer shows them: compiled once per process (core/prepared.py).
+_RECENT_TRANSACTIONS = PreparedQuery(
+    lambda card_id: transactions_for_display(card_id)[:RECENT_TRANSACTIONS], card_id=int
+)
 
 
 def card_detail(card: LoyaltyCard, *, today: datetime.date | None = None) -> CardDetail:
@@ -266,7 +273,7 @@ def card_detail(card: LoyaltyCard, *, today: datetime.date | None = None) -> Car
         card=card,
         birthday_week=is_birthday_week(card.customer.birth_date, today),
         rewards_affordable=affordable,
-        recent_transactions=list(transactions_for_display(card)[:RECENT_TRANSACTIONS]),
+        recent_transactions=_RECENT_TRANSACTIONS(card_id=card.pk),
         stamp_rewards=stamp_ladder(card),
     )
 

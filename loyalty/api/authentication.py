@@ -4,8 +4,15 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from core.prepared import PreparedQuery
 from merchants import tokens
 from merchants.models import StaffToken
+
+# Every staff API call runs it: compiled once per process (core/prepared.py).
+_TOKEN_BY_HASH = PreparedQuery(
+    lambda key_hash: StaffToken.objects.select_related("user__staff_member__merchant").filter(key_hash=key_hash)[:1],
+    key_hash=str,
+)
 
 
 class StaffTokenAuthentication(TokenAuthentication):
@@ -18,11 +25,7 @@ class StaffTokenAuthentication(TokenAuthentication):
     """
 
     def authenticate_credentials(self, key):
-        token = (
-            StaffToken.objects.select_related("user__staff_member__merchant")
-            .filter(key_hash=tokens.key_hash(key))
-            .first()
-        )
+        token = next(iter(_TOKEN_BY_HASH(key_hash=tokens.key_hash(key))), None)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         refused = tokens.refusal(token)

@@ -522,6 +522,13 @@ class MutationOutput(serializers.Serializer):
     card = CardOutput()
 
 
+# The till's answers, made on every call. DRF deep-copies and binds a serializer's fields each
+# time one is made (a third of a stamp's CPU); these are made once per process and only their
+# to_representation() runs per answer (the output serializers keep no state and read no context).
+CARD_ANSWER = CardOutput()
+MUTATION_ANSWER = MutationOutput()
+
+
 class ErrorInner(serializers.Serializer):
     code = serializers.CharField(help_text="snake_case, e.g. cooldown_active, insufficient_points, pin_locked.")
     message = serializers.CharField(help_text="Plain words a cashier can read.")

@@ -146,7 +146,7 @@ class CardViewSet(viewsets.GenericViewSet):
         tags=["cards"],
     )
     def retrieve(self, request, card_number=None):
-        return Response(s.CardOutput(card_detail(self.get_card())).data)
+        return Response(s.CARD_ANSWER.to_representation(card_detail(self.get_card())))
 
     @extend_schema(
         summary="Find a card by QR data, card number, email or phone",
@@ -169,7 +169,7 @@ class CardViewSet(viewsets.GenericViewSet):
                 status=409,
                 details={"cards": [{"card_number": c.card_number, "name": c.customer.full_name} for c in cards]},
             )
-        return Response(s.CardOutput(card_detail(cards[0])).data)
+        return Response(s.CARD_ANSWER.to_representation(card_detail(cards[0])))
 
     @extend_schema(
         summary="The card's ledger, newest first (paginated)",
@@ -345,7 +345,7 @@ class CardViewSet(viewsets.GenericViewSet):
         row = next((t for t in detail.recent_transactions if t.pk == result.transaction.pk), None)
         if row is None:
             row = transactions_for_display(after).get(pk=result.transaction.pk)
-        body = JSONRenderer().render(s.MutationOutput({"transaction": row, "card": detail}).data)
+        body = JSONRenderer().render(s.MUTATION_ANSWER.to_representation({"transaction": row, "card": detail}))
         response = HttpResponse(body, content_type="application/json")
         if replayed:
             response["Idempotent-Replayed"] = "true"

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError, conflict, invalid
+from core.prepared import PreparedQuery
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from merchants.models import StaffMember, Store
 from merchants.pins import proves_pin
@@ -58,6 +59,30 @@ def card_not_found() -> LoyaltyError:
     return LoyaltyError("card_not_found", _("No card with this number at your merchant."), status=404)
 
 
+def _lock_query(by_number: bool, with_key: bool) -> PreparedQuery:
+    """The card's lock query: by number at a merchant (the till) or by id, with or without the replay check."""
+
+    def build(merchant_id=None, card_number=None, card_id=None, key=None):
+        cards = LoyaltyCard.objects.select_for_update(of=("self",), no_key=True).select_related(
+            "program", "merchant", "tier", "customer"
+        )
+        if with_key:
+            applied = LoyaltyTransaction.objects.filter(merchant_id=OuterRef("merchant_id"), idempotency_key=key)
+            cards = cards.annotate(applied_id_=Subquery(applied.values("pk")[:1]))
+        if by_number:
+            return cards.filter(merchant_id=merchant_id, card_number=card_number, deleted_at__isnull=True)[:1]
+        return cards.filter(pk=card_id)
+
+    types = {"merchant_id": int, "card_number": str} if by_number else {"card_id": int}
+    return PreparedQuery(build, **types, **({"key": str} if with_key else {}))
+
+
+# Run on every balance change: each compiled once per process (core/prepared.py).
+_LOCKS = {
+    (by_number, with_key): _lock_query(by_number, with_key) for by_number in (True, False) for with_key in (True, False)
+}
+
+
 def lock_card(
     card: LoyaltyCard | CardAtTill, idempotency_key: str, type_: str, store: Store | None
 ) -> tuple[LoyaltyCard, LedgerResult | None]:
@@ -69,25 +94,16 @@ def lock_card(
     unique index (``record`` raises ``idempotency_conflict``; ``applies_once`` then answers with
     the first result).
     """
-    annotations = {}
-    if idempotency_key:
-        annotations["applied_id_"] = Subquery(
-            LoyaltyTransaction.objects.filter(
-                merchant_id=OuterRef("merchant_id"), idempotency_key=idempotency_key
-            ).values("pk")[:1]
-        )
-    cards = (
-        LoyaltyCard.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("program", "merchant", "tier", "customer")
-        .annotate(**annotations)
-    )
     if isinstance(card, CardAtTill):
-        locked = cards.filter(merchant_id=card.merchant_id, card_number=card.card_number, deleted_at__isnull=True)
-        locked = locked.first()
-        if locked is None:
-            raise card_not_found()
+        values = {"merchant_id": card.merchant_id, "card_number": card.card_number}
     else:
-        locked = cards.get(pk=card.pk)
+        values = {"card_id": card.pk}
+    if idempotency_key:
+        values["key"] = idempotency_key
+    found = _LOCKS[isinstance(card, CardAtTill), bool(idempotency_key)](**values)
+    if not found:
+        raise card_not_found()
+    locked = found[0]
     if getattr(locked, "applied_id_", None) is not None:
         previous = LoyaltyTransaction.objects.get(pk=locked.applied_id_)
         if previous.card_id != locked.pk or previous.type != type_:
