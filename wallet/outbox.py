@@ -33,8 +33,27 @@ def schedule_pass_updates(card_ids: Iterable[int]) -> None:
         )
         card_ids = [card_id for card_id in card_ids if card_id not in pending]
         WalletUpdate.objects.bulk_create([WalletUpdate(card_id=card_id) for card_id in card_ids], ignore_conflicts=True)
+    nudge_after_commit(card_ids)
+
+
+def nudge_after_commit(card_ids: list[int]) -> None:
+    """After commit, tell the worker about these newly pending cards, when a wallet is switched on."""
     if card_ids and (is_apple_wallet_enabled() or is_google_wallet_enabled()):
         transaction.on_commit(lambda: _nudge_worker(card_ids))
+
+
+def pending_insert_sql(card_id: int) -> tuple[str, list]:
+    """PostgreSQL: the INSERT of one card's pending row, for a caller's ``WITH`` statement.
+
+    It returns the card's id when it made the row, nothing when one was already pending.
+    """
+    now = timezone.now()
+    return (
+        f"INSERT INTO {WalletUpdate._meta.db_table} "
+        "(card_id, status, created_at, next_attempt_at, attempts, last_error) "
+        "VALUES (%s, %s, %s, %s, 0, '') ON CONFLICT DO NOTHING RETURNING card_id",
+        [card_id, WalletUpdate.Status.PENDING, now, now],
+    )
 
 
 def _insert_pending(card_ids: list[int]) -> list[int]:

@@ -19,7 +19,6 @@ from loyalty.services.ledger import (
     record,
     require_points,
     require_stamps,
-    save_card,
 )
 from merchants.authorization import require_manager_of
 from merchants.models import Store
@@ -75,10 +74,10 @@ def adjust_balance(
             )
         card.points_balance += points_delta
         card.stamp_count += stamps_delta
-        save_card(card, "points_balance", "stamp_count")
         return record(
             card,
             Type.POINTS_ADJUST if points_delta else Type.STAMPS_ADJUST,
+            saving=("points_balance", "stamp_count"),
             points_delta=points_delta,
             stamps_delta=stamps_delta,
             store=store,

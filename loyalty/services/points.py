@@ -79,10 +79,10 @@ def earn_points(
         card.lifetime_points_earned += points
         card.last_points_at = now
         card.last_activity_at = now
-        save_card(card, "points_balance", "lifetime_points_earned", "last_points_at", "last_activity_at")
         result = record(
             card,
             Type.POINTS_EARN,
+            saving=("points_balance", "lifetime_points_earned", "last_points_at", "last_activity_at"),
             points_delta=points,
             base_points=base,
             points_multiplier=tier_multiplier * promotion_multiplier,
@@ -148,10 +148,10 @@ def redeem_points(
         card.lifetime_points_redeemed += points
         card.last_redemption_at = now
         card.last_activity_at = now
-        save_card(card, "points_balance", "lifetime_points_redeemed", "last_redemption_at", "last_activity_at")
         return record(
             card,
             Type.POINTS_REDEEM,
+            saving=("points_balance", "lifetime_points_redeemed", "last_redemption_at", "last_activity_at"),
             points_delta=-points,
             store=store,
             staff_user=staff_user,
@@ -221,10 +221,10 @@ def void_points(
         approved_by = approval_for(program=card.program, points=points, staff_user=staff_user, approver=approver)
         card.points_balance -= points
         card.lifetime_points_voided += points
-        save_card(card, "points_balance", "lifetime_points_voided")
         return record(
             card,
             Type.POINTS_VOID,
+            saving=("points_balance", "lifetime_points_voided"),
             points_delta=-points,
             store=store,
             staff_user=staff_user,

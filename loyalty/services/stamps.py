@@ -20,7 +20,6 @@ from loyalty.services.ledger import (
     record,
     require_participation,
     require_stamps,
-    save_card,
 )
 from loyalty.services.promotions import best_promotion
 from merchants.models import StaffMember, Store
@@ -69,10 +68,10 @@ def add_stamp(
         card.lifetime_stamps += stamps
         card.last_stamp_at = now
         card.last_activity_at = now
-        save_card(card, "stamp_count", "lifetime_stamps", "last_stamp_at", "last_activity_at")
         return record(
             card,
             Type.STAMP,
+            saving=("stamp_count", "lifetime_stamps", "last_stamp_at", "last_activity_at"),
             stamps_delta=stamps,
             base_stamps=1,
             promotion_id=promotion.id if promotion else None,
@@ -136,10 +135,10 @@ def redeem_stamps(
         card.rewards_redeemed += 1
         card.last_redemption_at = now
         card.last_activity_at = now
-        save_card(card, "stamp_count", "rewards_redeemed", "last_redemption_at", "last_activity_at")
         return record(
             card,
             Type.STAMP_REDEEM,
+            saving=("stamp_count", "rewards_redeemed", "last_redemption_at", "last_activity_at"),
             stamps_delta=-cost,
             store=store,
             staff_user=staff_user,
@@ -211,10 +210,10 @@ def void_stamp(
             card.rewards_redeemed = max(0, card.rewards_redeemed - 1)
             default_reason = f"Redemption of {target.reason} undone" if target.reason else "Redemption undone"
         card.stamp_count += stamps
-        save_card(card, "stamp_count", "lifetime_stamps", "rewards_redeemed")
         return record(
             card,
             Type.STAMP_VOID,
+            saving=("stamp_count", "lifetime_stamps", "rewards_redeemed"),
             stamps_delta=stamps,
             store=store,
             staff_user=staff_user,

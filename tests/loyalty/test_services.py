@@ -383,6 +383,44 @@ def test_no_nudge_without_a_wallet_but_the_outbox_row_is_kept(card, store, djang
     assert WalletUpdate.objects.filter(card=card, status="pending").count() == 1  # the sweep settles it
 
 
+def test_the_card_its_ledger_row_and_its_outbox_row_are_written_together(card, store, cashier):
+    # PostgreSQL writes the three in one statement (loyalty/services/ledger.py, record): what it
+    # wrote must read back as the ORM would have written it, and a refused write leaves nothing.
+    before = LoyaltyCard.objects.get(pk=card.pk).updated_at
+    result = services.earn_points(
+        card=card,
+        purchase_amount=Decimal("12.34"),
+        store=store,
+        staff_user=cashier.user,
+        order_reference="T-77",
+        idempotency_key="k-77",
+    )
+    row = LoyaltyTransaction.objects.get(pk=result.transaction.pk)
+    fields = [f.attname for f in LoyaltyTransaction._meta.concrete_fields]
+    assert [getattr(row, name) for name in fields] == [getattr(result.transaction, name) for name in fields]
+    assert (row.purchase_amount, row.order_reference, row.store_id, row.staff_user_id) == (
+        Decimal("12.34"),
+        "T-77",
+        store.pk,
+        cashier.user.pk,
+    )
+    saved = LoyaltyCard.objects.get(pk=card.pk)
+    assert (saved.points_balance, saved.lifetime_points_earned) == (row.points_after, row.points_after)
+    assert saved.last_activity_at == row.created_at and saved.updated_at > before
+    assert WalletUpdate.objects.filter(card=card, status="pending").count() == 1
+    refused(
+        "duplicate_order",
+        services.earn_points,
+        card=card,
+        purchase_amount=Decimal("5"),
+        store=store,
+        staff_user=None,
+        order_reference="T-77",
+    )
+    assert LoyaltyCard.objects.get(pk=card.pk).points_balance == saved.points_balance  # the update went with it
+    assert LoyaltyTransaction.objects.filter(card=card).count() == 2  # the welcome row and the earn
+
+
 def test_refused_operation_schedules_nothing(card, store, django_capture_on_commit_callbacks):
     WalletUpdate.objects.all().delete()
     with django_capture_on_commit_callbacks() as callbacks:
