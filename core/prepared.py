@@ -36,6 +36,7 @@ class _Compiled:
     fields: tuple[int, int]
     populators: list
     annotations: dict
+    converters: dict  # what the backend turns each column's value into, by position
 
 
 class PreparedQuery:
@@ -91,6 +92,8 @@ class PreparedQuery:
             missing = sorted(set(placeholders) - seen)
             raise TypeError(f"PreparedQuery: {missing} do not reach the SQL as plain parameters")
         klass_info, select = compiler.klass_info, compiler.select
+        if compiler.has_composite_fields([column[0] for column in select[: compiler.col_count]]):
+            raise TypeError("PreparedQuery does not read composite primary keys")
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         self._compiled = _Compiled(
             alias=queryset.db,
@@ -102,6 +105,7 @@ class PreparedQuery:
             fields=(start, end),
             populators=get_related_populators(klass_info, select, queryset.db),
             annotations=dict(compiler.annotation_col_map or {}),
+            converters=compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
         )
         return self._compiled
 
@@ -111,7 +115,9 @@ class PreparedQuery:
         model = compiled.compiler.klass_info["model"]
         start, end = compiled.fields
         instances = []
-        for row in compiled.compiler.results_iter([rows]):
+        if compiled.converters:
+            rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        for row in rows:
             instance = model.from_db(compiled.alias, compiled.init_list, row[start:end])
             for populator in compiled.populators:
                 populator.populate(row, instance)

@@ -665,6 +665,14 @@ class LoyaltyTransaction(models.Model):
         when = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M") if self.created_at else ""
         return f"{self.get_type_display()}, card {self.card.card_number}, {when}".strip(", ")
 
+    @property
+    def type_label(self) -> str:
+        """``get_type_display()``, without rebuilding the choices each time (a POS answer shows ten rows)."""
+        return str(_LEDGER_TYPE_LABELS.get(self.type, self.type))
+
+
+_LEDGER_TYPE_LABELS = dict(LoyaltyTransaction.Type.choices)
+
 
 class IdempotencyRecord(models.Model):
     """The first answer to a POS mutation sent with an ``Idempotency-Key`` header.

@@ -8,6 +8,7 @@ operator, an owner, a manager (owners are managers too) of a merchant, or works 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from core.prepared import PreparedQuery
 from merchants.models import StaffMember, Store
 from merchants.selectors import staff_member_for
 
@@ -51,4 +52,31 @@ def require_manager_of(user: AbstractBaseUser | None, merchant_id: int, message:
 
 def stores_of(staff: StaffMember) -> QuerySet[Store]:
     """The active stores a staff member works at (and may operate the POS for)."""
-    return staff.stores.filter(merchant_id=staff.merchant_id, is_active=True).order_by("code")
+    return _stores_of(staff.pk, staff.merchant_id)
+
+
+def _stores_of(staff_id: int, merchant_id: int) -> QuerySet[Store]:
+    return Store.objects.filter(staff=staff_id, merchant_id=merchant_id, is_active=True).order_by("code")
+
+
+# Every balance change at the till asks one of these: compiled once per process (core/prepared.py).
+_STORE_BY_CODE = PreparedQuery(
+    lambda staff_id, merchant_id, code: _stores_of(staff_id, merchant_id).filter(code=code)[:1],
+    staff_id=int,
+    merchant_id=int,
+    code=str,
+)
+_FIRST_TWO_STORES = PreparedQuery(
+    lambda staff_id, merchant_id: _stores_of(staff_id, merchant_id)[:2], staff_id=int, merchant_id=int
+)
+
+
+def store_at(staff: StaffMember, code: str) -> Store | None:
+    """The staff member's active store with this code, or None (not theirs, closed, unknown)."""
+    found = _STORE_BY_CODE(staff_id=staff.pk, merchant_id=staff.merchant_id, code=code)
+    return found[0] if found else None
+
+
+def first_two_stores(staff: StaffMember) -> list[Store]:
+    """Two of the staff member's active stores at most: enough to tell none, exactly one and several."""
+    return _FIRST_TWO_STORES(staff_id=staff.pk, merchant_id=staff.merchant_id)

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from core.errors import LoyaltyError
 from loyalty.models import Alert, LoyaltyTransaction, Reward
 from loyalty.services import MAX_POINTS_PER_OPERATION, MAX_STAMPS_PER_ADJUSTMENT
-from merchants.authorization import stores_of
+from merchants.authorization import first_two_stores, store_at, stores_of
 from merchants.models import StaffMember, Store
 
 MAX_PURCHASE_AMOUNT = Decimal(settings.LOYALTY_MAX_PURCHASE_AMOUNT)
@@ -122,7 +122,7 @@ class MutationInput(serializers.Serializer):
     )
 
     def validate_store(self, value: str) -> Store:
-        store = stores_of(self.context["staff"]).filter(code=value).first()
+        store = store_at(self.context["staff"], value)
         if store is None:
             raise serializers.ValidationError(
                 _("You do not work at a store with code %(code)r.") % {"code": value}, code="unknown_store"
@@ -131,7 +131,7 @@ class MutationInput(serializers.Serializer):
 
     def validate(self, attrs):
         if "store" not in attrs:
-            stores = list(stores_of(self.context["staff"])[:2])
+            stores = first_two_stores(self.context["staff"])
             if len(stores) == 1:
                 attrs["store"] = stores[0]
             elif not stores:
@@ -412,7 +412,7 @@ class PromotionRefOutput(serializers.Serializer):
 class TransactionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=LoyaltyTransaction.Type.choices)
-    type_display = serializers.CharField(source="get_type_display")
+    type_display = serializers.CharField(source="type_label")
     stamps_delta = serializers.IntegerField()
     points_delta = serializers.IntegerField()
     stamps_after = serializers.IntegerField()
