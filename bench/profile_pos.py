@@ -5,29 +5,41 @@
 
 Runs bench/pos_throughput.py's merchant (created there) in this process with production-like
 settings (DEBUG off), prints the CPU and wall time per request, the database round trips, and
-pyinstrument's call tree. To sample a running gunicorn instead: `py-spy top --pid <worker pid>`
+pyinstrument's call tree.
+
+`--against REV` compares instead: the CPU per stamp and per earn of this code and of the commit
+REV (checked out in a git worktree under /tmp), measured alternately, three rounds each, in
+processes of their own on the same database, best round of each, with the ratio beside issue
+18's target (at most 60 %: "at least 40 % lower"). The old code must run on today's schema. To sample a running gunicorn instead: `py-spy top --pid <worker pid>`
 or `py-spy record --idle --pid <worker pid> -d 10 -o profile.svg` while bench/pos_throughput.py runs.
 """
 
 import argparse
+import json
 import os
 import random
 import secrets
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_RATE_LIMITS, setup_django  # noqa: E402
+from common import BENCH_RATE_LIMITS, ROOT, setup_django  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--html", help="write pyinstrument's HTML report here too")
+    parser.add_argument("--against", metavar="REV", help="compare the CPU per request with this commit's")
+    parser.add_argument("--cpu-of", metavar="TREE", help=argparse.SUPPRESS)  # one measurement, for --against
     args = parser.parse_args()
+    if args.against:
+        return compare(args.against, args.requests)
     os.environ.update(
         {
             "DEBUG": "false",
@@ -38,7 +50,15 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
         }
     )
-    setup_django()
+    if args.cpu_of:  # measure the code of another checkout: its modules first on the path
+        sys.path.insert(0, args.cpu_of)
+        os.chdir(args.cpu_of)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django
+
+        django.setup()
+    else:
+        setup_django()
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -67,6 +87,10 @@ def main() -> None:
 
     for i in range(10):
         request(i)
+    if args.cpu_of:
+        per_kind = {kind: cpu_per_call(lambda k=kind: request(k), max(args.requests // 5, 1)) for kind in (1, 0)}
+        print(json.dumps({"stamp": per_kind[1], "earn": per_kind[0]}))
+        return
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(args.requests):
         request(i)
@@ -88,6 +112,37 @@ def main() -> None:
     print(profiler.output_text(unicode=False, color=False))
     if args.html:
         Path(args.html).write_text(profiler.output_html())
+
+
+def compare(revision: str, requests: int) -> None:
+    """CPU per stamp and per earn of this checkout and of ``revision``, measured alternately."""
+    tree = Path(tempfile.gettempdir()) / f"loyalty-{revision}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True)
+    trees = {"this code": ROOT, revision: tree}
+    best = {name: {"stamp": float("inf"), "earn": float("inf")} for name in trees}
+    for round_ in range(3):
+        for name, path in trees.items():
+            output = subprocess.run(
+                [sys.executable, __file__, "--cpu-of", str(path), "--requests", str(requests)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            figures = json.loads(output.strip().splitlines()[-1])
+            for kind, value in figures.items():
+                best[name][kind] = min(best[name][kind], value)
+            print(f"round {round_ + 1}, {name}: stamp {figures['stamp']:.1f} ms, earn {figures['earn']:.1f} ms CPU")
+    print(f"\nCPU per request, best of 3 rounds (load average {os.getloadavg()[0]:.1f})")
+    print(f"| request | this code | {revision} | ratio | target |")
+    print("|---|---|---|---|---|")
+    for kind in ("stamp", "earn"):
+        ratio = best["this code"][kind] / best[revision][kind]
+        verdict = "met" if ratio <= 0.6 else "NOT MET"
+        print(
+            f"| {kind} | {best['this code'][kind]:.1f} ms | {best[revision][kind]:.1f} ms | {ratio:.0%} | "
+            f"<= 60 %: {verdict} |"
+        )
 
 
 def cpu_per_call(call, repeat: int) -> float:
