@@ -8,7 +8,9 @@ compiled SQL's parameters, and afterwards only puts the new values in their plac
 SQL and builds the model instances as ``QuerySet.__iter__`` does (``select_related`` and
 annotations included). The query itself is still written with the ORM, in one place.
 
-Only plain equality parameters can be placeholders (a value a lookup transforms, such as
+What is kept after compiling is only read afterwards, so threads may share a prepared query; two
+compiling it at the same moment each build their own queryset. Only plain equality parameters
+can be placeholders (a value a lookup transforms, such as
 ``icontains``, is refused when the query is first compiled), and the queryset must not come
 from a related manager.
 """
@@ -31,7 +33,7 @@ class _Compiled:
     sql: str
     params: tuple  # the compiled parameters, placeholders replaced by their parameter's name
     slots: tuple[int, ...]  # positions in ``params`` that take a caller's value
-    compiler: object
+    model: type[Model]
     init_list: list[str]
     fields: tuple[int, int]
     populators: list
@@ -100,7 +102,7 @@ class PreparedQuery:
             sql=sql,
             params=tuple(named),
             slots=tuple(slots),
-            compiler=compiler,
+            model=klass_info["model"],
             init_list=[column[0].target.attname for column in select[start:end]],
             fields=(start, end),
             populators=get_related_populators(klass_info, select, queryset.db),
@@ -112,11 +114,16 @@ class PreparedQuery:
     @staticmethod
     def _instances(compiled: _Compiled, rows: list) -> list[Model]:
         """What ``ModelIterable`` makes of the rows: the model, its related objects, its annotations."""
-        model = compiled.compiler.klass_info["model"]
+        model = compiled.model
         start, end = compiled.fields
         instances = []
-        if compiled.converters:
-            rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        if compiled.converters:  # as SQLCompiler.apply_converters, with this thread's connection
+            connection = connections[compiled.alias]
+            rows = [list(row) for row in rows]
+            for row in rows:
+                for position, (converters, expression) in compiled.converters.items():
+                    for converter in converters:
+                        row[position] = converter(row[position], expression, connection)
         for row in rows:
             instance = model.from_db(compiled.alias, compiled.init_list, row[start:end])
             for populator in compiled.populators:
