@@ -132,3 +132,20 @@ class PreparedQuery:
                 setattr(instance, name, row[position])
             instances.append(instance)
         return instances
+
+
+def insert_values(instance: Model, connection) -> tuple[str, list]:
+    """``INSERT INTO table (columns) VALUES (...)`` of a new instance, and its parameters.
+
+    Every concrete field but the automatic primary key, each value prepared as ``Model.save``
+    would (defaults and ``auto_now_add`` applied), for a statement of the caller's: a ``WITH``
+    of several writes, an ``ON CONFLICT DO NOTHING``, a ``RETURNING``.
+    """
+    meta = instance._meta
+    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]

@@ -25,10 +25,11 @@ import re
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.errors import conflict, invalid
+from core.prepared import insert_values
 from loyalty.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -73,11 +74,11 @@ def kept_answer(*, merchant_id: int, key: str, request_hash: str) -> bytes | Non
 
 
 def keep_answer(*, merchant_id: int, user_id: int, key: str, request_hash: str, status: int, body: bytes) -> None:
-    """Keep the first answer for retries: one INSERT (a concurrent keeper of the same key wins).
+    """Keep the first answer for retries: one ``INSERT … ON CONFLICT DO NOTHING``.
 
-    Outside a transaction (a request in autocommit) the INSERT is its own transaction: one
-    round trip, not BEGIN, INSERT, COMMIT. Inside one (a test, a caller's atomic block) a
-    savepoint keeps a conflicting INSERT from breaking the caller's transaction.
+    A concurrent keeper of the same key (its repeat, with the same operation's answer) wins
+    without an error, so inside a caller's transaction no savepoint is needed either; outside
+    one (a request in autocommit) the INSERT is its own transaction: one round trip.
     """
     now = timezone.now()
     record = IdempotencyRecord(
@@ -90,14 +91,10 @@ def keep_answer(*, merchant_id: int, user_id: int, key: str, request_hash: str, 
         started_at=now,
         completed_at=now,
     )
-    try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():
-                record.save(force_insert=True)
-        else:
-            record.save(force_insert=True)
-    except IntegrityError:
-        pass  # the same key kept a moment ago by its concurrent repeat: the same operation's answer
+    connection = transaction.get_connection()
+    sql, params = insert_values(record, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT DO NOTHING", params)
 
 
 def purge_expired(*, now: datetime.datetime | None = None) -> int:

@@ -677,9 +677,10 @@ _LEDGER_TYPE_LABELS = dict(LoyaltyTransaction.Type.choices)
 class IdempotencyRecord(models.Model):
     """The first answer to a POS mutation sent with an ``Idempotency-Key`` header.
 
-    Claimed (``status_code`` empty) before the operation runs, completed with the response
-    once it succeeded, deleted again when it was refused (a refusal changed nothing, so a
-    retry with the same key may run). Unique per merchant, like the ledger's key.
+    Written once, after the operation succeeded, with the bytes the client got
+    (loyalty/idempotency.py); a refusal keeps nothing, so a retry with the same key may run.
+    Rows of older releases may have no ``status_code`` (claimed, never completed): a retry
+    then rebuilds the answer from the ledger. Unique per merchant, like the ledger's key.
     """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")

@@ -369,7 +369,7 @@ def test_pos_keeps_working_when_redis_stops_and_the_sweep_delivers_once_it_is_ba
     # The rate limiter's cache and the Celery broker on the private Redis, as REDIS_URL would set them.
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",  # as config/settings.py
             "LOCATION": private_redis.url,
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }

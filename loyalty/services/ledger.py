@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from core.errors import LoyaltyError, conflict, invalid
-from core.prepared import PreparedQuery
+from core.prepared import PreparedQuery, insert_values
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from merchants.models import StaffMember, Store
 from merchants.pins import proves_pin
@@ -241,13 +241,9 @@ def _write_in_one_statement(card: LoyaltyCard, saving: tuple[str, ...], entry: L
             f"SET {', '.join(f'{quote(field.column)} = %s' for field in changed)} WHERE {quote(LoyaltyCard._meta.pk.column)} = %s)"
         )
         params += [field.get_db_prep_save(field.pre_save(card, False), connection) for field in changed] + [card.pk]
-    columns = [field for field in LoyaltyTransaction._meta.concrete_fields if not field.primary_key]
-    parts.append(
-        f"entry AS (INSERT INTO {quote(LoyaltyTransaction._meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"RETURNING {quote(LoyaltyTransaction._meta.pk.column)})"
-    )
-    params += [field.get_db_prep_save(field.pre_save(entry, True), connection) for field in columns]
+    insert_sql, insert_params = insert_values(entry, connection)
+    parts.append(f"entry AS ({insert_sql} RETURNING {quote(LoyaltyTransaction._meta.pk.column)})")
+    params += insert_params
     pending_sql, pending_params = pending_insert_sql(card.pk)
     parts.append(f"pending AS ({pending_sql})")
     params += pending_params

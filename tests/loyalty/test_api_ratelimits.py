@@ -89,7 +89,7 @@ def test_cache_down_fails_open_and_logs(settings, cashier, card, caplog):
     limits(settings, stamp="1/m")
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",  # as config/settings.py
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
@@ -113,3 +113,16 @@ def test_limit_counts_live_in_redis(settings, cashier, card):
     assert [stamp(api, card).status_code for _ in range(3)] == [200, 200, 429]
     client = redis_cache._cache.get_client(write=False)
     assert any(key.startswith(b":1:rl:") for key in client.keys("*rl:*"))
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (REDIS_URL=redis://…)")
+def test_the_cache_makes_one_redis_client_per_pool_not_one_per_call():
+    from core.redis_cache import RedisCache
+
+    redis_cache = caches["default"]
+    assert isinstance(redis_cache, RedisCache)  # config/settings.py with REDIS_URL
+    first = redis_cache._cache.get_client(write=True)
+    redis_cache.set("shared-client-check", 1, 5)
+    assert redis_cache._cache.get_client(write=True) is first
+    assert redis_cache.incr("shared-client-check") == 2
