@@ -264,7 +264,7 @@ def test_another_merchants_store_in_the_url_finds_nothing(client, world):
 
 def test_more_cards_than_the_ledger_shows_are_named_in_a_message(client, world, monkeypatch):
     monkeypatch.setattr("loyalty.admin_search.MAX_LEDGER_CARDS", 1)
-    monkeypatch.setattr("loyalty.admin.MAX_LEDGER_CARDS", 1)
+    monkeypatch.setattr("loyalty.admin.ledger.MAX_LEDGER_CARDS", 1)
     merchant = world["a"]["program"].merchant
     make_card(program=world["a"]["program"], customer=CustomerFactory(merchant=merchant, last_name="Lovecraft"))
     client.force_login(world["a"]["owner"].user)
