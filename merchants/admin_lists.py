@@ -5,9 +5,10 @@ Django's change list counts every matching row (``COUNT(*)``, and the unfiltered
 list; over a merchant's 10 million ledger rows each count and sort reads the whole table. Here the
 count stops at COUNT_CAP (a COUNT over a ``LIMIT COUNT_CAP + 1`` subquery, shown as "more than
 1,000"), so only the first COUNT_CAP rows are paged through (filters and the search narrow the
-rest); facets are off; only the columns an index orders can be sorted (``sortable_by``); a page
-past the end shows the last page with a message; and "select all" never acts on more than was
-counted. Templates: admin/pagination.html, search_form.html and actions.html show the capped count.
+rest); facets are off; only the columns an index orders can be sorted (``sortable_by``); a page's
+rows are read by id, so only they are joined to what the list shows (``page_by_ids``); a page past
+the end shows the last page with a message; and "select all" never acts on more than was counted.
+Templates: admin/pagination.html, search_form.html and actions.html show the capped count.
 """
 
 import copy
