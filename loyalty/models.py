@@ -572,8 +572,8 @@ class LoyaltyTransaction(models.Model):
         POINTS_IMPORT = "points_import", _("Points imported")
         STAMPS_IMPORT = "stamps_import", _("Stamps imported")
 
-    card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions")
-    # No index of their own: the (merchant, …) and (store, created_at) indexes below start with them.
+    # No index of their own: the (card, …), (merchant, …) and (store, …) indexes below start with them.
+    card = models.ForeignKey(LoyaltyCard, on_delete=models.PROTECT, related_name="transactions", db_index=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions", db_index=False)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
     staff_user = models.ForeignKey(
@@ -605,7 +605,7 @@ class LoyaltyTransaction(models.Model):
     points_multiplier = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
     # The calendar year a birthday bonus is for: once per card and year (a unique constraint).
     bonus_year = models.PositiveSmallIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)  # indexed with the id (Meta.indexes)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -645,12 +645,18 @@ class LoyaltyTransaction(models.Model):
             models.CheckConstraint(condition=models.Q(points_after__gte=0), name="ledger_points_after_gte_0"),
         ]
         indexes = [
-            models.Index(fields=["card", "-created_at"], name="ledger_card_created_idx"),
-            models.Index(fields=["merchant", "-created_at"], name="ledger_merchant_created_idx"),
+            # Newest first is (created_at, id) descending: every index a list or a page is read from ends with
+            # both, so the database reads a page's rows and stops. With created_at alone, rows of one instant
+            # (the nightly expiry writes 100,000 of them) had to be read whole and sorted by id for one page.
+            # A card's ledger (the API's pages, selectors.LedgerPages; the admin's search by card).
+            models.Index(fields=["card", "-created_at", "-id"], name="ledger_card_created_id_idx"),
+            # The admin's list of a merchant's ledger; the operator's of every merchant.
+            models.Index(fields=["merchant", "-created_at", "-id"], name="ledger_merchant_created_id_idx"),
+            models.Index(fields=["-created_at", "-id"], name="ledger_created_id_idx"),
             # The admin's filters by operation and by store, newest first: a rare operation or a new
             # store's few rows are found without walking the merchant's whole ledger.
-            models.Index(fields=["merchant", "type", "-created_at"], name="ledger_merchant_type_idx"),
-            models.Index(fields=["store", "-created_at"], name="ledger_store_created_idx"),
+            models.Index(fields=["merchant", "type", "-created_at", "-id"], name="ledger_merchant_type_id_idx"),
+            models.Index(fields=["store", "-created_at", "-id"], name="ledger_store_created_id_idx"),
             # Insights: visits (stamps and earns) of a period, read from the index alone on PostgreSQL.
             models.Index(
                 fields=["merchant", "created_at"],

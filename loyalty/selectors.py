@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.db.models.query import ModelIterable
 from django.utils import timezone
 
 from core.prepared import PreparedQuery
@@ -235,8 +236,35 @@ class CardDetail:
         return self.card.program
 
 
+class LedgerPages(QuerySet):
+    """A ledger queryset whose later pages pick their rows' ids first, from the index alone.
+
+    ``rows[9980:10000]`` would have PostgreSQL read, join and annotate 10,000 rows to skip 9,980 of
+    them (OFFSET). Here the slice's ids are chosen by a subquery that reads only the (card,
+    created_at, id) index, in the same order, and the outer query reads, joins and annotates the
+    page's rows alone: ``… WHERE id IN (SELECT id … ORDER BY … LIMIT 20 OFFSET 9980) ORDER BY …``.
+    Same rows, same order, one query. The first page (no offset) is read as before.
+    """
+
+    def __getitem__(self, k):
+        if (
+            isinstance(k, slice)
+            and isinstance(k.start, int)
+            and k.start > 0
+            and k.step is None
+            and self._result_cache is None
+            and not self.query.is_sliced
+            and self._iterable_class is ModelIterable
+        ):
+            return self.filter(pk__in=self.values("pk")[k])
+        return super().__getitem__(k)
+
+
 def transactions_for_display(card: LoyaltyCard | int) -> QuerySet[LoyaltyTransaction]:
-    """A card's ledger (the card or its id), newest first, with what a row shows (store, staff, reward, voided points)."""
+    """A card's ledger (the card or its id), newest first, with what a row shows (store, staff, reward, voided points).
+
+    A slice past the first rows (a later page) reads the page's rows alone (``LedgerPages``).
+    """
     voided = (
         LoyaltyTransaction.objects.filter(related_transaction=OuterRef("pk"), type=LoyaltyTransaction.Type.POINTS_VOID)
         .order_by()
@@ -245,7 +273,8 @@ def transactions_for_display(card: LoyaltyCard | int) -> QuerySet[LoyaltyTransac
         .values("total")
     )
     return (
-        LoyaltyTransaction.objects.filter(card=card)
+        LedgerPages(LoyaltyTransaction)
+        .filter(card=card)
         .select_related("store", "staff_user", "approved_by", "reward", "promotion")
         .annotate(points_voided=-Coalesce(Subquery(voided, output_field=IntegerField()), Value(0)))
         .order_by("-created_at", "-id")

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.contrib import admin
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -213,6 +214,32 @@ def test_a_page_past_the_end_shows_the_last_page_and_says_so(client, world, smal
     assert rows(response) == [world["a"]["card"]]
 
 
+def test_the_pages_show_the_whole_list_in_its_order(client, world, small_pages):
+    """A page's rows are read by id (admin_lists.page_by_ids): page after page, the list's own rows and order."""
+    add_cards(world, 1)  # three cards: two pages of two
+    own = world["a"]
+    client.force_login(own["owner"].user)
+    newest_first = list(LoyaltyCard.objects.filter(merchant=own["program"].merchant).order_by("-created_at", "-pk"))
+    pages = [rows(get_list(client, CARDS, p=str(page))) for page in (1, 2)]
+    assert pages == [newest_first[:2], newest_first[2:]]
+    by_number = sorted(newest_first, key=lambda card: card.card_number)
+    assert rows(get_list(client, CARDS, o="1", p="2")) == by_number[2:]
+    ledger = list(LoyaltyTransaction.objects.filter(merchant=own["program"].merchant).order_by("-created_at", "-id"))
+    assert rows(get_list(client, LEDGER, p="2")) == ledger[2:4]
+    page = rows(get_list(client, CARDS, p="2"))
+    with CaptureQueriesContext(connection) as queries:
+        names = [card.customer.last_name for card in page]
+    assert names and not queries.captured_queries  # each card's customer came with the page (select_related)
+
+
+def test_a_page_by_ids_keeps_what_it_cannot_copy_as_a_plain_slice(world):
+    cards = LoyaltyCard.objects.order_by("-created_at", "-pk")
+    assert admin_lists.page_by_ids(cards.annotate(n=Count("transactions"))[1:2]).query.is_sliced
+    assert admin_lists.page_by_ids(cards.distinct()[1:2]).query.is_sliced
+    paged = admin_lists.page_by_ids(cards.select_related("customer")[1:3])
+    assert not paged.query.is_sliced and list(paged) == list(cards[1:3])
+
+
 def test_a_capped_count_reads_more_than_and_pages_stop_at_the_cap(client, world, small_pages):
     add_cards(world, 4)  # six cards: more than the cap of four
     client.force_login(world["a"]["owner"].user)
@@ -264,7 +291,7 @@ def test_another_merchants_store_in_the_url_finds_nothing(client, world):
 
 def test_more_cards_than_the_ledger_shows_are_named_in_a_message(client, world, monkeypatch):
     monkeypatch.setattr("loyalty.admin_search.MAX_LEDGER_CARDS", 1)
-    monkeypatch.setattr("loyalty.admin.MAX_LEDGER_CARDS", 1)
+    monkeypatch.setattr("loyalty.admin.ledger.MAX_LEDGER_CARDS", 1)
     merchant = world["a"]["program"].merchant
     make_card(program=world["a"]["program"], customer=CustomerFactory(merchant=merchant, last_name="Lovecraft"))
     client.force_login(world["a"]["owner"].user)
