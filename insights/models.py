@@ -17,7 +17,9 @@ from merchants.models import Merchant, Store
 
 
 class LedgerDay(models.Model):
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: (merchant, day) below serves the merchant's lookups, and a bare merchant
+    # index made PostgreSQL read every day of a big merchant and filter the period (issue 18).
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     store = models.ForeignKey(Store, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     staff_user = models.ForeignKey(
