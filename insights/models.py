@@ -39,6 +39,31 @@ class LedgerDay(models.Model):
         return f"{self.day} {self.type} x{self.rows}"
 
 
+class LedgerStoreDay(models.Model):
+    """``LedgerDay`` without the staff: the same sums per merchant, day, store and type.
+
+    The daily series and the months read it: a big merchant's day has stores x types cells here
+    against stores x staff x types in LedgerDay (20 against 456 a day in ``bench/scale.py``).
+    Kept by the same job and rebuild (insights/rollup.py).
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    type = models.CharField(max_length=20)
+    rows = models.BigIntegerField(default=0)
+    points_in = models.BigIntegerField(default=0)
+    points_out = models.BigIntegerField(default=0)
+    stamps_in = models.BigIntegerField(default=0)
+    stamps_out = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "day"], name="ledger_store_day_merchant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.type} x{self.rows}"
+
+
 class RollupState(models.Model):
     """One row: the ledger is rolled up through ``last_id``; ``seen_id`` is the next run's limit.
 

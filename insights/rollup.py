@@ -2,7 +2,7 @@
 
 The job never touches the POS path: it reads ledger rows and cards by id, so every writer
 (services, the set-based expiry, imports, bonuses to come) is counted without each having to
-remember it. Ledger rows feed ``LedgerDay``, ``ProgramPoints``, ``CardVisits`` and ``VisitRuns``;
+remember it. Ledger rows feed ``LedgerDay`` and ``LedgerStoreDay``, ``ProgramPoints``, ``CardVisits`` and ``VisitRuns``;
 cards feed ``EnrollmentDay``.
 """
 
@@ -13,7 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, Sum, V
 from django.db.models.functions import Coalesce, TruncDate
 
 from insights.enrollments import add_enrollments
-from insights.models import CardVisits, EnrollmentDay, LedgerDay, ProgramPoints, RollupState, VisitRuns
+from insights.models import CardVisits, EnrollmentDay, LedgerDay, LedgerStoreDay, ProgramPoints, RollupState, VisitRuns
 from insights.outstanding import add_program_points
 from insights.periods import local_tz
 from insights.visits import add_card_visits
@@ -64,39 +64,54 @@ def _state() -> RollupState:
     return RollupState.objects.select_for_update().get(pk=state.pk)
 
 
+# Each day roll-up and the fact keys it is kept by.
+DAY_ROLLUPS = {
+    LedgerDay: ("merchant", "day", "store", "staff_user", "type"),
+    LedgerStoreDay: ("merchant", "day", "store", "type"),
+}
+
+
 def _apply(facts: Iterable[dict]) -> int:
-    """Add grouped ledger sums to the roll-up (the caller holds the state lock: one writer)."""
+    """Add grouped ledger sums to the day roll-ups (the caller holds the state lock: one writer)."""
     facts = list(facts)
-    if not facts:
-        return 0
-    key = lambda f: (f["merchant"], f["day"], f["store"], f["staff_user"], f["type"])  # noqa: E731
+    if facts:
+        for model, keys in DAY_ROLLUPS.items():
+            _add(model, keys, _merged(facts, keys))
+    return len(facts)
+
+
+def _merged(facts: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """The facts summed by ``keys`` (dropping the other dimensions)."""
+    merged: dict[tuple, dict] = {}
+    for fact in facts:
+        key = tuple(fact[k] for k in keys)
+        into = merged.setdefault(key, {**{k: fact[k] for k in keys}, **dict.fromkeys(SUMS, 0)})
+        for name in SUMS:
+            into[name] += fact[name]
+    return list(merged.values())
+
+
+def _add(model, keys: tuple[str, ...], facts: list[dict]) -> None:
+    columns = [model._meta.get_field(k).attname for k in keys]
     days = {f["day"] for f in facts}
     merchants = {f["merchant"] for f in facts}
     existing = {
-        (r.merchant_id, r.day, r.store_id, r.staff_user_id, r.type): r
-        for r in LedgerDay.objects.select_for_update().filter(merchant_id__in=merchants, day__in=days)
+        tuple(getattr(r, c) for c in columns): r
+        for r in model.objects.select_for_update().filter(merchant_id__in=merchants, day__in=days)
     }
     new, changed = [], []
     for fact in facts:
-        row = existing.get(key(fact))
+        row = existing.get(tuple(fact[k] for k in keys))
         if row is None:
             new.append(
-                LedgerDay(
-                    merchant_id=fact["merchant"],
-                    day=fact["day"],
-                    store_id=fact["store"],
-                    staff_user_id=fact["staff_user"],
-                    type=fact["type"],
-                    **{name: fact[name] for name in SUMS},
-                )
+                model(**{c: fact[k] for c, k in zip(columns, keys, strict=True)}, **{name: fact[name] for name in SUMS})
             )
         else:
             for name in SUMS:
                 setattr(row, name, getattr(row, name) + fact[name])
             changed.append(row)
-    LedgerDay.objects.bulk_create(new, batch_size=2000)
-    LedgerDay.objects.bulk_update(changed, list(SUMS), batch_size=2000)
-    return len(facts)
+    model.objects.bulk_create(new, batch_size=2000)
+    model.objects.bulk_update(changed, list(SUMS), batch_size=2000)
 
 
 def _newest(model) -> int:
@@ -151,7 +166,7 @@ def rebuild(merchant_id: int | None = None) -> int:
         rows = LoyaltyTransaction.objects.filter(id__lte=state.last_id)
         if merchant_id is not None:
             rows = rows.filter(merchant_id=merchant_id)
-        for model in (LedgerDay, CardVisits, VisitRuns, ProgramPoints, EnrollmentDay):
+        for model in (*DAY_ROLLUPS, CardVisits, VisitRuns, ProgramPoints, EnrollmentDay):
             derived = model.objects.all()
             if merchant_id is not None:
                 derived = derived.filter(merchant_id=merchant_id)
@@ -177,10 +192,24 @@ def rebuild(merchant_id: int | None = None) -> int:
                 written += len(batch)
                 batch = []
         LedgerDay.objects.bulk_create(batch)
+        fill_store_days(connection, merchant_id)
         return written + len(batch)
 
 
-ROLLUP_TABLES = [model._meta.db_table for model in (LedgerDay, CardVisits, VisitRuns, ProgramPoints, EnrollmentDay)]
+def fill_store_days(connection, merchant_id: int | None = None) -> None:
+    """LedgerStoreDay from LedgerDay, one statement (the rebuild, the migration that added it)."""
+    where, params = ("WHERE merchant_id = %s", [merchant_id]) if merchant_id is not None else ("", [])
+    sums = ", ".join(SUMS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO insights_ledgerstoreday (merchant_id, day, store_id, type, {sums}) "
+            f"SELECT merchant_id, day, store_id, type, {', '.join(f'SUM({name})' for name in SUMS)} "
+            f"FROM insights_ledgerday {where} GROUP BY merchant_id, day, store_id, type",
+            params,
+        )
+
+
+ROLLUP_TABLES = [model._meta.db_table for model in (*DAY_ROLLUPS, CardVisits, VisitRuns, ProgramPoints, EnrollmentDay)]
 
 
 def vacuum() -> None:

@@ -22,7 +22,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from insights.figures import summary
-from insights.models import EnrollmentDay, ProgramPoints, RollupState, VisitRuns
+from insights.models import EnrollmentDay, LedgerDay, LedgerStoreDay, ProgramPoints, RollupState, VisitRuns
 from insights.periods import Period, local_tz
 from insights.rollup import rebuild, roll_up
 from loyalty import services
@@ -352,3 +352,32 @@ def test_the_summary_reads_no_card_or_ledger_row_of_the_window(random_ledger):
             assert '"loyalty_loyaltytransaction"."id" >' in sql, sql
         if "insights_cardvisits" in sql:
             assert "card_id = ANY" in sql, sql
+
+
+def store_days(model, merchant) -> dict:
+    """A day roll-up summed per (day, store, type), cells of nothing left out."""
+    cells = defaultdict(lambda: [0] * 5)
+    for cell in model.objects.filter(merchant=merchant).values_list(
+        "day", "store", "type", "rows", "points_in", "points_out", "stamps_in", "stamps_out"
+    ):
+        for i, value in enumerate(cell[3:]):
+            cells[cell[:3]][i] += value
+    return {key: sums for key, sums in cells.items() if any(sums)}
+
+
+def test_the_store_days_are_the_days_without_the_staff_job_rebuild_and_migration(random_ledger):
+    merchant, stores = random_ledger["merchant"], random_ledger["stores"]
+    reference = from_sources(merchant, stores)
+    roll_up()
+    roll_up()  # the job: the first run sees, the second takes
+    by_job = store_days(LedgerStoreDay, merchant)
+    assert by_job and by_job == store_days(LedgerDay, merchant)
+    rebuild()
+    assert store_days(LedgerStoreDay, merchant) == store_days(LedgerDay, merchant)
+    assert answers(merchant, stores) == reference
+    LedgerStoreDay.objects.all().delete()
+    migration = importlib.import_module("insights.migrations.0004_ledger_store_days")
+    editor = types.SimpleNamespace(connection=connection, execute=lambda sql: connection.cursor().execute(sql))
+    migration.fill(apps, editor)
+    assert store_days(LedgerStoreDay, merchant) == store_days(LedgerDay, merchant)
+    assert answers(merchant, stores) == reference
