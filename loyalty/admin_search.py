@@ -109,7 +109,8 @@ class IndexedSearchAdmin(LargeListAdmin):
     search_help_text = SEARCH_HELP
 
     def search_lookup(self, request, queryset: QuerySet, lookup: Lookup, term: str) -> QuerySet:
-        raise NotImplementedError
+        # Each list says how it is searched (cards, customers, ledger); this base has no rows of its own.
+        raise NotImplementedError(f"{type(self).__name__} must define search_lookup()")
 
     def get_search_results(self, request, queryset, search_term):
         term = clean_term(search_term or "")
