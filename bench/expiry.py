@@ -65,8 +65,8 @@ def setup(cards: int):
             cursor.execute(f"DELETE FROM {customer_table} WHERE merchant_id = %s", [merchant.pk])
             cursor.execute(
                 f"""INSERT INTO {customer_table} (merchant_id, first_name, last_name, email, phone, marketing_opt_in,
-                        preferred_language, created_at, updated_at)
-                    SELECT %(m)s, 'Bench', 'Customer ' || n, 'bench' || n || '@example.com', '', false, 'en',
+                        email_opt_out, preferred_language, created_at, updated_at)
+                    SELECT %(m)s, 'Bench', 'Customer ' || n, 'bench' || n || '@example.com', '', false, false, 'en',
                            now(), now()
                     FROM generate_series(1, %(n)s) AS n""",
                 {"m": merchant.pk, "n": cards},
@@ -75,10 +75,10 @@ def setup(cards: int):
                 f"""INSERT INTO {card_table} (merchant_id, customer_id, program_id, card_number, qr_code_data,
                         stamp_count, lifetime_stamps, rewards_redeemed, points_balance, lifetime_points_earned,
                         lifetime_points_redeemed, lifetime_points_voided, google_object_id, apple_serial_number,
-                        apple_auth_token, last_activity_at, is_active, created_at, updated_at)
+                        apple_auth_token, last_activity_at, is_active, created_at, updated_at, google_notices)
                     SELECT %(m)s, c.id, %(p)s, regexp_replace(lpad(c.id::text, 12, '0'), '(....)(....)(....)', '\\1-\\2-\\3'), md5('qr' || c.id),
                            0, 0, 0, %(points)s, %(points)s, 0, 0, '', md5('serial' || c.id), md5('token' || c.id),
-                           now(), true, now(), now()
+                           now(), true, now(), now(), '{{}}'
                     FROM {customer_table} c WHERE c.merchant_id = %(m)s""",
                 {"m": merchant.pk, "p": program.pk, "points": POINTS},
             )

@@ -151,13 +151,14 @@ def main() -> None:
         help="after measuring, EXPLAIN (ANALYZE, BUFFERS) the slowest query of each figure over the limit "
         "on the 500k data set (runs those queries again: minutes)",
     )
+    parser.add_argument("--only", metavar="TEXT", help="measure only the figures whose name holds TEXT (e.g. expiry)")
     parser.add_argument("--phase", choices=["build", "measure"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", choices=["big", "small"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "build":
         return build_phase(args.dataset)
     if args.phase == "measure":
-        return measure_phase(args.dataset, args.rounds, args.explain)
+        return measure_phase(args.dataset, args.rounds, args.explain, args.only)
 
     var_dir = tempfile.mkdtemp(prefix="loyalty-bench-scale-")
     try:
@@ -179,6 +180,7 @@ def main() -> None:
         results = {}
         for dataset in ("small", "big"):
             extra = ["--rounds", str(args.rounds)] + (["--explain"] if args.explain and dataset == "big" else [])
+            extra += ["--only", args.only] if args.only else []
             results[dataset] = run_child(dataset, "measure", extra, var_dir)
             if results[dataset] is None:
                 sys.exit(f"no figures from the {dataset} data set")
@@ -242,7 +244,7 @@ def report(small: dict, big: dict) -> None:
         rows_ = facts["rows"]
         result["figures"][rebuild] = {"kind": "job", "seconds": seconds, "rows": rows_, "rate": rows_ / seconds}
     rows, data = [], []
-    for name in [*big["order"], rebuild]:
+    for name in [*big["order"], *([] if big.get("only") else [rebuild])]:
         s, b = small["figures"].get(name), big["figures"].get(name)
         ratio, limit, verdict, value = compare(s, b)
         rows.append([name, describe(s), describe(b), ratio, limit, verdict])
@@ -300,11 +302,11 @@ def build_phase(dataset: str) -> None:
     print(FIGURES_PREFIX + json.dumps(facts), flush=True)
 
 
-def measure_phase(dataset: str, rounds: int, explain: bool) -> None:
+def measure_phase(dataset: str, rounds: int, explain: bool, only: str | None) -> None:
     _setup(statement_timeout=True)
     from scale_measure import measure
 
-    print(FIGURES_PREFIX + json.dumps(measure(dataset, rounds, explain)), flush=True)
+    print(FIGURES_PREFIX + json.dumps(measure(dataset, rounds, explain, only)), flush=True)
 
 
 if __name__ == "__main__":

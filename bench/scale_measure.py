@@ -28,15 +28,18 @@ def describe(figure: dict | None) -> str:
         return f"{figure['rate']:,.0f} rows/s ({figure['rows']:,} rows, {figure['seconds']:.1f} s)"
     if figure["kind"] == "job":
         return f"{figure['seconds']:.1f} s, {figure['rate']:,.0f} rows/s ({figure['rows']:,} rows)"
-    return f"{figure['seconds']:.1f} s, {figure['rate']:,.0f} cards/s ({figure['cards']:,} cards)"
+    return (
+        f"{figure['seconds']:.1f} s, {figure['rate']:,.0f} cards/s ({figure['cards']:,} cards; "
+        f"{figure['wal_kb_per_card']:.1f} kB of WAL a card, {figure['hot_share']:.0%} of card updates HOT)"
+    )
 
 
 class ErrorAnswer(Exception):
     """A figure that could not be measured (an error answer), with what to print."""
 
 
-def measure(dataset: str, rounds: int, explain: bool = False) -> dict:
-    """Every figure of the data set (in order), with the build's facts."""
+def measure(dataset: str, rounds: int, explain: bool = False, only: str | None = None) -> dict:
+    """Every figure of the data set (in order), or those whose name holds ``only``, with the build's facts."""
     import scale_dataset
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -78,7 +81,12 @@ def measure(dataset: str, rounds: int, explain: bool = False) -> dict:
     figures: dict[str, dict] = {}
     order: list[str] = []
 
+    def wanted(name: str) -> bool:
+        return only is None or only.lower() in name.lower()
+
     def request_figure(name: str, call, expect: int = 200) -> None:
+        if not wanted(name):
+            return
         order.append(name)
         figures[name] = figure = _timed(call, rounds, expect)
         print(f"  {name}: {describe(figure)}", flush=True)
@@ -128,25 +136,28 @@ def measure(dataset: str, rounds: int, explain: bool = False) -> dict:
     # run's leftovers): its two passes (see, then take) before the summary is read.
     from insights import rollup
 
-    rollup.roll_up()
-    rollup.roll_up()
+    if wanted("API insights summary"):
+        rollup.roll_up()
+        rollup.roll_up()
     for days in (30, 365):
         period = {"from": (today - datetime.timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
         request_figure(f"API insights summary, {days} days", lambda k, p=period: api.get(
             "/api/v1/insights/summary/", p))  # fmt: skip
 
-    order.append("members export (API, CSV streamed)")
-    figures[order[-1]] = _export(api, "/api/v1/exports/members.csv")
-    print(f"  {order[-1]}: {describe(figures[order[-1]])}", flush=True)
+    if wanted("members export (API, CSV streamed)"):
+        order.append("members export (API, CSV streamed)")
+        figures[order[-1]] = _export(api, "/api/v1/exports/members.csv")
+        print(f"  {order[-1]}: {describe(figures[order[-1]])}", flush=True)
     # The expiry writes all its ledger rows at one instant, the newest of the ledger until the next
     # operation: the ledger list is measured again over them, before the expiry is undone.
     name = "nightly expiry (expire_points)"
-    expiry = _expiry(merchant, clock, while_expired=lambda: request_figure(
-        "admin ledger list, after the expiry (its rows share one instant)",
-        lambda k: admin.get("/admin/loyalty/loyaltytransaction/")))  # fmt: skip
-    order.append(name)
-    figures[name] = expiry
-    print(f"  {name}: {describe(expiry)}", flush=True)
+    if wanted(name):
+        expiry = _expiry(merchant, clock, while_expired=lambda: request_figure(
+            "admin ledger list, after the expiry (its rows share one instant)",
+            lambda k: admin.get("/admin/loyalty/loyaltytransaction/")))  # fmt: skip
+        order.append(name)
+        figures[name] = expiry
+        print(f"  {name}: {describe(expiry)}", flush=True)
 
     if explain:
         _explain_slowest(order, figures)
@@ -156,7 +167,7 @@ def measure(dataset: str, rounds: int, explain: bool = False) -> dict:
         for table in ("loyalty_loyaltycard", "loyalty_loyaltytransaction", "wallet_walletupdate",
                       "loyalty_idempotencyrecord"):  # fmt: skip
             cursor.execute(f"VACUUM (ANALYZE, INDEX_CLEANUP ON) {table}")
-    return {"facts": facts, "rounds": rounds, "order": order, "figures": figures}
+    return {"facts": facts, "rounds": rounds, "only": only, "order": order, "figures": figures}
 
 
 def _explain_slowest(order: list[str], figures: dict) -> None:
@@ -349,9 +360,11 @@ def _expiry(merchant, clock: datetime.datetime, while_expired=None) -> dict:
         cursor.execute("SELECT coalesce(max(id), 0) FROM wallet_walletupdate")
         wallet_id = cursor.fetchone()[0]
     try:
+        before = _write_costs()
         started = time.perf_counter()
         report = expire_points(merchant_slug=merchant.slug, now=clock)
         seconds = time.perf_counter() - started
+        costs = {name: after - before[name] for name, after in _write_costs().items()}
         if while_expired is not None:
             while_expired()
     except Exception as exc:  # noqa: BLE001
@@ -376,4 +389,28 @@ def _expiry(merchant, clock: datetime.datetime, while_expired=None) -> dict:
         return {"kind": "expiry", "error": error}
     if not programs or not report.cards:
         return {"kind": "expiry", "error": "no card was due"}
-    return {"kind": "expiry", "cards": report.cards, "seconds": seconds, "rate": report.cards / seconds}
+    return {
+        "kind": "expiry",
+        "cards": report.cards,
+        "seconds": seconds,
+        "rate": report.cards / seconds,
+        "wal_kb_per_card": costs["wal_bytes"] / 1024 / report.cards,
+        "hot_share": costs["card_hot_updates"] / max(costs["card_updates"], 1),
+    }
+
+
+def _write_costs() -> dict[str, int]:
+    """The server's WAL bytes so far and the card table's updates, HOT ones apart (this backend's
+    pending statistics flushed first)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(
+            """
+            SELECT (SELECT wal_bytes FROM pg_stat_wal)::bigint, n_tup_upd, n_tup_hot_upd
+            FROM pg_stat_user_tables WHERE relname = 'loyalty_loyaltycard'
+            """
+        )
+        wal_bytes, updates, hot = cursor.fetchone()
+    return {"wal_bytes": wal_bytes, "card_updates": updates, "card_hot_updates": hot}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
@@ -69,8 +70,9 @@ def expire_points(
     for program in expiring_programs(merchant_slug):
         if not rule_allows_expiry(program, now):
             continue
+        after = None
         while True:
-            cards, points = _expire_batch(program, now, batch_size)
+            cards, points, after = _expire_batch(program, now, batch_size, after)
             if not cards:
                 break
             report.cards += cards
@@ -80,27 +82,41 @@ def expire_points(
     return report
 
 
-def _expire_batch(program: LoyaltyProgram, now: datetime.datetime, batch_size: int) -> tuple[int, int]:
+# Where a program's run has got to: the (last_activity_at, id) of the last card it expired. Batches
+# walk the candidates in that order, so the zero balances among the inactive cards (the index no
+# longer knows balances, see LoyaltyCard.Meta) are read once a night rather than once a batch.
+Position = tuple[datetime.datetime, int] | None
+
+
+def _expire_batch(
+    program: LoyaltyProgram, now: datetime.datetime, batch_size: int, after: Position
+) -> tuple[int, int, Position]:
     with transaction.atomic(durable=True):
         if connection.vendor == "postgresql":
-            expired = _expire_batch_set_based(program, now, batch_size)
+            expired = _expire_batch_set_based(program, now, batch_size, after)
         else:
-            expired = _expire_batch_orm(program, now, batch_size)
-        card_ids = [pk for pk, _ in expired]
+            expired = _expire_batch_orm(program, now, batch_size, after)
+        card_ids = [pk for pk, _, _ in expired]
         schedule_pass_updates(card_ids)
-        return len(card_ids), sum(points for _, points in expired)
+        position = max(((at, pk) for pk, _, at in expired), default=after)
+        return len(card_ids), sum(points for _, points, _ in expired), position
 
 
 def _expiry_reason(program: LoyaltyProgram) -> str:
     return f"No activity for {program.points_expiry_days} days"
 
 
-def _expire_batch_orm(program: LoyaltyProgram, now: datetime.datetime, batch_size: int) -> list[tuple[int, int]]:
+def _expire_batch_orm(
+    program: LoyaltyProgram, now: datetime.datetime, batch_size: int, after: Position
+) -> list[tuple[int, int, datetime.datetime]]:
+    candidates = expiry_candidates(program, now)
+    if after is not None:
+        at, pk = after
+        candidates = candidates.filter(Q(last_activity_at__gt=at) | Q(last_activity_at=at, pk__gt=pk))
     rows = list(
-        expiry_candidates(program, now)
-        .select_for_update(skip_locked=True, no_key=True)
-        .order_by()
-        .values_list("pk", "points_balance", "stamp_count")[:batch_size]
+        candidates.select_for_update(skip_locked=True, no_key=True)
+        .order_by("last_activity_at", "pk")
+        .values_list("pk", "points_balance", "stamp_count", "last_activity_at")[:batch_size]
     )
     if not rows:
         return []
@@ -117,34 +133,40 @@ def _expire_batch_orm(program: LoyaltyProgram, now: datetime.datetime, batch_siz
                 reason=reason,
                 created_at=now,
             )
-            for pk, balance, stamps in rows
+            for pk, balance, stamps, _ in rows
         ],
         batch_size=1000,
     )
-    LoyaltyCard.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(points_balance=0, updated_at=timezone.now())
-    return [(pk, balance) for pk, balance, _ in rows]
+    LoyaltyCard.objects.filter(pk__in=[row[0] for row in rows]).update(points_balance=0, updated_at=timezone.now())
+    return [(pk, balance, at) for pk, balance, _, at in rows]
 
 
-def _expire_batch_set_based(program: LoyaltyProgram, now: datetime.datetime, batch_size: int) -> list[tuple[int, int]]:
+def _expire_batch_set_based(
+    program: LoyaltyProgram, now: datetime.datetime, batch_size: int, after: Position
+) -> list[tuple[int, int, datetime.datetime]]:
     """PostgreSQL: lock, zero and write the ledger rows of one batch in a single statement.
 
-    The same rows as expiry_candidates(), locked FOR NO KEY UPDATE SKIP LOCKED as the ORM
-    path does (PostgreSQL re-checks the conditions on a row updated since the snapshot, so
-    a card that just gained activity or was just expired drops out of the batch).
+    The same rows as expiry_candidates(), in card_expiry_candidates_idx's order from ``after`` on,
+    locked FOR NO KEY UPDATE SKIP LOCKED as the ORM path does (PostgreSQL re-checks the
+    conditions on a row updated since the snapshot, so a card that just gained activity or was
+    just expired drops out of the batch). Only the balance and updated_at change, columns no
+    index reads: the update is HOT, a new row version on the card's own page and no index entry.
     """
     card_table = connection.ops.quote_name(LoyaltyCard._meta.db_table)
     ledger_table = connection.ops.quote_name(LoyaltyTransaction._meta.db_table)
+    from_position = "AND (last_activity_at, id) > (%(after_at)s, %(after_id)s)" if after is not None else ""
     sql = f"""
         WITH batch AS MATERIALIZED (
             SELECT id, points_balance, stamp_count FROM {card_table}
-            WHERE program_id = %(program)s AND points_balance > 0
-              AND last_activity_at < %(cutoff)s AND deleted_at IS NULL
+            WHERE program_id = %(program)s AND deleted_at IS NULL
+              AND last_activity_at < %(cutoff)s {from_position} AND points_balance > 0
+            ORDER BY last_activity_at, id
             LIMIT %(limit)s
             FOR NO KEY UPDATE SKIP LOCKED
         ), expired AS (
             UPDATE {card_table} AS card SET points_balance = 0, updated_at = %(updated_at)s
             FROM batch WHERE card.id = batch.id
-            RETURNING card.id, batch.points_balance AS points, batch.stamp_count AS stamps
+            RETURNING card.id, batch.points_balance AS points, batch.stamp_count AS stamps, card.last_activity_at
         ), ledger AS (
             INSERT INTO {ledger_table} (
                 card_id, merchant_id, type, stamps_delta, points_delta, stamps_after, points_after,
@@ -152,14 +174,17 @@ def _expire_batch_set_based(program: LoyaltyProgram, now: datetime.datetime, bat
             )
             SELECT id, %(merchant)s, %(type)s, 0, -points, stamps, 0, '', %(reason)s, '', %(now)s FROM expired
         )
-        SELECT id, points FROM expired
+        SELECT id, points, last_activity_at FROM expired
     """
+    after_at, after_id = after if after is not None else (None, None)
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
             {
                 "program": program.pk,
                 "cutoff": now - datetime.timedelta(days=program.points_expiry_days),
+                "after_at": after_at,
+                "after_id": after_id,
                 "limit": batch_size,
                 "updated_at": timezone.now(),
                 "merchant": program.merchant_id,

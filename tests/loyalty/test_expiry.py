@@ -189,6 +189,23 @@ def test_batches_cover_every_card_and_report_running_totals(expiring):
     assert (report.cards, report.points) == (5, 15)
 
 
+def test_batches_walk_cards_of_one_instant_and_skip_zero_balances_between(expiring):
+    """Batches follow (last activity, id): cards sharing an instant across a batch boundary, and
+    inactive cards without points among them, are each handled once."""
+    due = []
+    for since_days in (90, 60, 60, 60, 60, 45):
+        due.append(inactive_card(expiring, points=4, since=datetime.timedelta(days=since_days)))
+        inactive_card(expiring, points=0, since=datetime.timedelta(days=since_days))
+
+    report = services.expire_points(now=NOW, batch_size=2)
+
+    assert (report.cards, report.points) == (6, 24)
+    for card in due:
+        assert len(expire_rows(card)) == 1
+    assert not LoyaltyCard.objects.filter(points_balance__gt=0).exists()
+    assert LoyaltyTransaction.objects.filter(type=Type.POINTS_EXPIRE).count() == 6
+
+
 def test_merchant_filter_expires_only_that_merchant(expiring):
     other_program = ProgramFactory(points_expiry_days=DAYS)
     mine = inactive_card(expiring, since=datetime.timedelta(days=60))
