@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from core.indexes import AddIndexConcurrently, RemoveIndexConcurrently
+
 # Room on each card page for a new row version: the nightly expiry's HOT update needs it on the
 # same page. New pages keep it; existing pages get it as rows come and go (or at a VACUUM FULL).
 CARD_FILLFACTOR = 90
@@ -18,6 +20,9 @@ def reset_card_fillfactor(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # The indexes are built and dropped CONCURRENTLY on PostgreSQL: card writes go on meanwhile.
+    atomic = False
+
     dependencies = [
         ("customers", "0006_admin_search_indexes"),
         ("loyalty", "0011_ledger_newest_first_indexes"),
@@ -26,19 +31,19 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(set_card_fillfactor, reset_card_fillfactor),
-        migrations.RemoveIndex(
+        RemoveIndexConcurrently(
             model_name="loyaltycard",
             name="card_expiry_candidates_idx",
         ),
-        migrations.RemoveIndex(
+        RemoveIndexConcurrently(
             model_name="loyaltycard",
             name="card_live_balances_idx",
         ),
-        migrations.RemoveIndex(
+        RemoveIndexConcurrently(
             model_name="loyaltycard",
             name="card_deleted_idx",
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltycard",
             index=models.Index(
                 condition=models.Q(("deleted_at__isnull", True)),
@@ -46,7 +51,7 @@ class Migration(migrations.Migration):
                 name="card_expiry_candidates_idx",
             ),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltycard",
             index=models.Index(
                 condition=models.Q(("deleted_at__isnull", False)),
