@@ -2,8 +2,12 @@
 
 from django.db import migrations, models
 
+from core.indexes import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    # Indexes of a big table are built and dropped CONCURRENTLY on PostgreSQL: writes go on meanwhile.
+    atomic = False
 
     dependencies = [
         ('customers', '0005_customer_phones_e164'),
@@ -12,7 +16,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name='loyaltycard',
             index=models.Index(condition=models.Q(('deleted_at__isnull', False)), fields=['merchant', 'created_at'], include=('program', 'enrolled_at_store', 'points_balance', 'deleted_at'), name='card_deleted_idx'),
         ),

@@ -2,6 +2,8 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
+from core.indexes import AddIndexConcurrently, RemoveIndexConcurrently
+
 
 class Migration(migrations.Migration):
     """The ledger's indexes end with (created_at, id) descending, the order every list and page reads.
@@ -12,35 +14,38 @@ class Migration(migrations.Migration):
     with the same column).
     """
 
+    # Indexes of a big table are built and dropped CONCURRENTLY on PostgreSQL: writes go on meanwhile.
+    atomic = False
+
     dependencies = [
         ("loyalty", "0010_card_deleted_idx"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltytransaction",
             index=models.Index(fields=["card", "-created_at", "-id"], name="ledger_card_created_id_idx"),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltytransaction",
             index=models.Index(fields=["merchant", "-created_at", "-id"], name="ledger_merchant_created_id_idx"),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltytransaction",
             index=models.Index(fields=["-created_at", "-id"], name="ledger_created_id_idx"),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltytransaction",
             index=models.Index(fields=["merchant", "type", "-created_at", "-id"], name="ledger_merchant_type_id_idx"),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="loyaltytransaction",
             index=models.Index(fields=["store", "-created_at", "-id"], name="ledger_store_created_id_idx"),
         ),
-        migrations.RemoveIndex(model_name="loyaltytransaction", name="ledger_card_created_idx"),
-        migrations.RemoveIndex(model_name="loyaltytransaction", name="ledger_merchant_created_idx"),
-        migrations.RemoveIndex(model_name="loyaltytransaction", name="ledger_merchant_type_idx"),
-        migrations.RemoveIndex(model_name="loyaltytransaction", name="ledger_store_created_idx"),
+        RemoveIndexConcurrently(model_name="loyaltytransaction", name="ledger_card_created_idx"),
+        RemoveIndexConcurrently(model_name="loyaltytransaction", name="ledger_merchant_created_idx"),
+        RemoveIndexConcurrently(model_name="loyaltytransaction", name="ledger_merchant_type_idx"),
+        RemoveIndexConcurrently(model_name="loyaltytransaction", name="ledger_store_created_idx"),
         migrations.AlterField(
             model_name="loyaltytransaction",
             name="created_at",
