@@ -6,7 +6,8 @@ merchant's country) is matched exactly; anything else is the start of a first or
 ("mar", "Marie Mart"), which the (merchant, UPPER(name)) indexes of customers/models.py answer.
 The ledger finds the matching cards first and then their rows by card id, and also matches an
 order reference exactly. Django's own search (``icontains`` over several columns) read every row
-of the merchant. ``%`` and ``_`` are plain characters (Django escapes them in ``istartswith``).
+of the merchant. ``%`` and ``_`` are plain characters (Django escapes them in ``istartswith``; the
+``upper_prefix`` lookup of core/indexes.py is ``istartswith`` that the name indexes answer under any plan).
 """
 
 from django.contrib import messages
@@ -25,6 +26,8 @@ from merchants.selectors import merchant_ids_for, scoped
 MAX_TERM_LENGTH = 200
 # The ledger shows the rows of at most this many matching cards (a name prefix can match thousands).
 MAX_LEDGER_CARDS = 100
+# Up to this many matching customers, their ids are read first and their cards found by customer id.
+MAX_LISTED_CUSTOMERS = 5000
 ORDER_REFERENCE_LENGTH = LoyaltyTransaction._meta.get_field("order_reference").max_length
 
 SEARCH_HELP = gettext_lazy(
@@ -40,11 +43,11 @@ LEDGER_SEARCH_HELP = gettext_lazy(
 def name_starts_with(term: str) -> Q:
     """First or last name starting with ``term``, any case; "Marie Mart" is also first name "Marie" and last
     name "Mart…" (or the other way round). Each alternative is a prefix the name indexes answer."""
-    match = Q(first_name__istartswith=term) | Q(last_name__istartswith=term)
+    match = Q(first_name__upper_prefix=term) | Q(last_name__upper_prefix=term)
     head, _space, tail = term.partition(" ")
     if tail:
-        match |= Q(first_name__istartswith=head, last_name__istartswith=tail)
-        match |= Q(last_name__istartswith=head, first_name__istartswith=tail)
+        match |= Q(first_name__upper_prefix=head, last_name__upper_prefix=tail)
+        match |= Q(last_name__upper_prefix=head, first_name__upper_prefix=tail)
     return match
 
 
@@ -70,8 +73,15 @@ def search_cards(cards: QuerySet[LoyaltyCard], lookup: Lookup, user: AbstractBas
         return cards.filter(card_number=lookup.value)
     if lookup.kind == "qr":
         return cards.filter(qr_code_data=lookup.value)
-    # Through the user's merchant's customers, so the (merchant, email|phone|name) indexes answer.
-    return cards.filter(customer__in=search_customers(scoped(Customer, user), lookup, user))
+    # Through the user's merchant's customers, so the (merchant, email|phone|name) indexes answer. Their ids
+    # come first, in a query of their own: with a subquery, PostgreSQL may instead walk the merchant's
+    # newest cards and test each one's customer, betting that 50 matches come soon. For a name that
+    # 2,675 of 500,000 cards hold, its parallel workers read 480,000 cards (654 ms; by ids, see README).
+    customers = search_customers(scoped(Customer, user), lookup, user)
+    ids = list(customers.order_by().values_list("pk", flat=True)[: MAX_LISTED_CUSTOMERS + 1])
+    if len(ids) <= MAX_LISTED_CUSTOMERS:
+        return cards.filter(customer_id__in=ids)
+    return cards.filter(customer__in=customers)  # so common a start that matches come soon in any order
 
 
 def search_ledger(
