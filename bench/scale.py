@@ -1,6 +1,6 @@
 """Scale: a merchant with 500,000 cards and 10 million ledger rows beside one with 10,000 cards.
 
-    .venv/bin/python bench/scale.py [--rebuild] [--rounds 7] [--build-only] [--measure-only] [--explain]
+    .venv/bin/python bench/scale.py [--rebuild] [--rounds 7] [--build-only] [--measure-only] [--explain] [--only TEXT]
     make bench BENCH_ARGS="--scale"        # or: bench/run.py --only scale
 
 Builds (once; `--rebuild` forces it) the SPEC's data set in the database loyalty_bench_scale:
