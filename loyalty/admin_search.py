@@ -11,7 +11,9 @@ of the merchant. ``%`` and ``_`` are plain characters (Django escapes them in ``
 """
 
 from django.contrib import messages
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -121,6 +123,16 @@ class IndexedSearchAdmin(LargeListAdmin):
     def search_lookup(self, request, queryset: QuerySet, lookup: Lookup, term: str) -> QuerySet:
         # Each list says how it is searched (cards, customers, ledger); this base has no rows of its own.
         raise NotImplementedError(f"{type(self).__name__} must define search_lookup()")
+
+    def changelist_view(self, request, extra_context=None):
+        # A search's rows depend on what was typed, so its queries are planned for the values typed. A
+        # statement psycopg has prepared may otherwise run on PostgreSQL's generic plan, made without
+        # them: "Ma" (61,000 customers) took 300 ms that way instead of 110.
+        if not request.GET.get(SEARCH_VAR) or connection.vendor != "postgresql":
+            return super().changelist_view(request, extra_context)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         term = clean_term(search_term or "")
