@@ -504,7 +504,11 @@ class LoyaltyCard(models.Model):
             models.CheckConstraint(condition=models.Q(stamp_count__gte=0), name="card_stamp_count_gte_0"),
         ]
         indexes = [
-            models.Index(fields=["merchant", "last_activity_at"], name="card_merchant_activity_idx"),
+            # The customer and the id included: the admin's searches walk these two in order, testing each
+            # card's customer, from the index alone (the ledger's name search: 22 ms of SQL -> 2 at 500,000).
+            models.Index(
+                fields=["merchant", "last_activity_at"], include=["customer", "id"], name="card_activity_customer_idx"
+            ),
             # The nightly expiry walks it in order, and the reminders read a range of it. No index reads
             # points_balance (key, INCLUDE or condition): the expiry changes only the balance and
             # updated_at, so PostgreSQL updates the card in place (HOT) without touching its indexes.
@@ -514,11 +518,11 @@ class LoyaltyCard(models.Model):
                 name="card_expiry_candidates_idx",
             ),
             # Insights, read from the index alone on PostgreSQL: members enrolled in a period (per day,
-            # per store, live or not).
+            # per store, live or not); and the admin's cards list, newest first (see above).
             models.Index(
                 fields=["merchant", "created_at"],
-                include=["enrolled_at_store", "deleted_at"],
-                name="card_merchant_created_idx",
+                include=["enrolled_at_store", "deleted_at", "customer", "id"],
+                name="card_created_customer_idx",
             ),
             # The admin's "Inactive" filter (deleted cards are inactive too): few rows, newest first.
             models.Index(

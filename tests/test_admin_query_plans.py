@@ -106,7 +106,7 @@ def plans_of(statements: list[str]) -> str:
 @pytest.mark.parametrize(
     ("name", "term", "index"),
     [
-        (CARDS, None, "card_merchant_created_idx"),
+        (CARDS, None, "card_created_customer_idx"),
         (CUSTOMERS, None, "customer_merchant_created_idx"),
         (LEDGER, None, "ledger_merchant_created_id_idx"),
         (CARDS, "mart", "customer_(last|first)_name_prefix_idx"),

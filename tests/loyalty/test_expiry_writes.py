@@ -50,7 +50,7 @@ def card_updates() -> tuple[int, int]:
 def test_the_reader_of_indexes_sees_the_columns_it_is_asked_about():
     assert "card_expiry_candidates_idx" in indexes_reading("last_activity_at")  # key
     assert "card_expiry_candidates_idx" in indexes_reading("deleted_at")  # condition
-    assert "card_merchant_created_idx" in indexes_reading("enrolled_at_store_id")  # INCLUDE
+    assert "card_created_customer_idx" in indexes_reading("enrolled_at_store_id")  # INCLUDE
 
 
 def test_no_card_index_reads_what_the_expiry_changes():
