@@ -26,7 +26,7 @@ from tests.factories import (
     UserFactory,
     make_card,
 )
-from tests.support import ON_POSTGRES
+from tests.support import ON_POSTGRES, plan_cache_modes
 
 pytestmark = pytest.mark.django_db
 
@@ -293,18 +293,7 @@ def test_a_search_is_planned_for_what_was_typed(client, shop, name):
     """Even on a connection whose prepared statements went generic: the search's queries run with
     plan_cache_mode force_custom_plan ("Ma", 61,000 customers of 500,000: 300 ms generic, 110 custom)."""
     client.force_login(shop["owner"].user)
-    modes = []
-
-    def note_plan_cache_mode(execute, sql, params, many, context):
-        if '"customers_customer"' in sql or '"loyalty_loyaltycard"' in sql:
-            with context["connection"].connection.cursor() as raw:  # psycopg's own: no wrapper again
-                raw.execute("SHOW plan_cache_mode")
-                modes.append(raw.fetchone()[0])
-        return execute(sql, params, many, context)
-
-    with connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_generic_plan")  # what a busy connection may have reached
-    with connection.execute_wrapper(note_plan_cache_mode):
+    with plan_cache_modes("customers_customer", "loyalty_loyaltycard") as modes:
         assert client.get(reverse(name)).status_code == 200
         plain, modes[:] = list(modes), []
         assert client.get(reverse(name), {"q": "zola1"}).status_code == 200

@@ -9,7 +9,7 @@ from core.plans import planned_for_values
 from insights import figures
 from insights.periods import parse_period
 from tests.factories import MerchantFactory
-from tests.support import postgres_only
+from tests.support import plan_cache_modes, postgres_only
 
 
 def plan_cache_mode() -> str:
@@ -50,17 +50,9 @@ def test_it_opens_a_transaction_on_postgresql_only():
 def test_the_insights_figures_are_planned_for_their_period(read):
     """A year's summary took 162 ms on generic plans at 500,000 cards, 104 planned for it."""
     merchant = MerchantFactory()
-    modes = []
+    tables = ["insights_ledgerday", "insights_ledgerstoreday", "loyalty_loyaltycard", "loyalty_loyaltytransaction"]
 
-    def note_plan_cache_mode(execute, sql, params, many, context):
-        if "insights_" in sql or "loyalty_" in sql:
-            with context["connection"].connection.cursor() as raw:  # psycopg's own: no wrapper again
-                raw.execute("SHOW plan_cache_mode")
-                modes.append(raw.fetchone()[0])
-        return execute(sql, params, many, context)
-
-    set_generic_plans()
-    with connection.execute_wrapper(note_plan_cache_mode):
+    with plan_cache_modes(*tables) as modes:
         if read == "summary":
             figures.summary(merchant=merchant, period=parse_period(None, None))
         else:
